@@ -1,0 +1,78 @@
+"""frugalml: measure, explain and cut the energy and carbon cost of machine learning.
+
+``import frugalml`` is cheap: it imports neither torch nor SQLAlchemy nor numpy.
+Heavy parts load on first use.
+
+Example:
+    >>> import frugalml
+    >>> with frugalml.track("example", db=False) as run:  # doctest: +SKIP
+    ...     train()
+    >>> run.energy_j["total"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from frugalml.errors import (
+    ConfigError,
+    EfficiencyWarning,
+    FrugalError,
+    FrugalWarning,
+    InputError,
+    MissingDependencyError,
+    SensorError,
+    StoreError,
+    TechniqueError,
+)
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+# Public name -> module that defines it; imported on first attribute access.
+_LAZY = {
+    "track": "frugalml.measure.tracker",
+    "Tracker": "frugalml.measure.tracker",
+    "Run": "frugalml.measure.run",
+    "profile": "frugalml.profile",
+    "Profile": "frugalml.profile",
+}
+
+if TYPE_CHECKING:
+    from frugalml.measure.run import Run
+    from frugalml.measure.tracker import Tracker, track
+    from frugalml.profile import Profile, profile
+
+__all__ = [
+    "ConfigError",
+    "EfficiencyWarning",
+    "FrugalError",
+    "FrugalWarning",
+    "InputError",
+    "MissingDependencyError",
+    "Profile",
+    "Run",
+    "SensorError",
+    "StoreError",
+    "TechniqueError",
+    "Tracker",
+    "__version__",
+    "profile",
+    "track",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'frugalml' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

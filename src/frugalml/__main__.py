@@ -1,0 +1,3 @@
+from frugalml.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``frugal`` command line: a thin Click layer over the library API."""
