@@ -37,14 +37,14 @@ _LAZY = {
     "track": "frugalml.measure.tracker",
     "Tracker": "frugalml.measure.tracker",
     "Run": "frugalml.measure.run",
-    "profile": "frugalml.profile",
-    "Profile": "frugalml.profile",
+    "profile": "frugalml.profiler",
+    "Profile": "frugalml.profiler",
 }
 
 if TYPE_CHECKING:
     from frugalml.measure.run import Run
     from frugalml.measure.tracker import Tracker, track
-    from frugalml.profile import Profile, profile
+    from frugalml.profiler import Profile, profile
 
 __all__ = [
     "ConfigError",
