@@ -1,0 +1,148 @@
+"""``frugal run -- CMD``: run a command as a child process and measure its process tree."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from frugalml.cli._common import db_option
+
+FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+
+def _positive_interval(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise click.BadParameter(f"must be a number of seconds > 0 (e.g. 1 or 0.5). Got {value:g}.")
+    return value
+
+
+def _check_out(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    path = Path(value)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".frugal-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise click.BadParameter(
+            f"{value!r} is not a writable folder ({e.strerror}). Choose another --out folder."
+        ) from None
+    return value
+
+
+@click.command(context_settings={"ignore_unknown_options": False, "allow_interspersed_args": False})
+@click.option("--name", "-n", default=None, help="Run name (default: the command).")
+@click.option("--region", "-r", default=None, help="Grid region, e.g. FR, US-CA, aws:eu-west-1 (see `frugal regions`).")
+@click.option("--pue", default=None, help="Power usage effectiveness (>= 1) or 'datacenter' (1.59).")
+@click.option("--interval", "interval_s", type=float, default=None, callback=_positive_interval,
+              help="Sampling interval in seconds (default 1).")
+@click.option("--out", "out_dir", default=None, callback=_check_out, metavar="DIR",
+              help="Also write DIR/run.json and DIR/samples.csv.")
+@click.option("--scope", type=click.Choice(["process", "machine"]), default=None,
+              help="Energy of the command's process tree (default) or of the whole machine.")
+@click.option("--intensity-csv", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CSV of (timestamp, g_per_kwh) for time-varying grid intensity.")
+@click.option("--quiet", "-q", is_flag=True, help="Do not print the summary.")
+@db_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(
+    name: str | None,
+    region: str | None,
+    pue: str | None,
+    interval_s: float | None,
+    out_dir: str | None,
+    scope: str | None,
+    intensity_csv: str | None,
+    quiet: bool,
+    db: str | None,
+    command: tuple[str, ...],
+) -> int:
+    """Run COMMAND, measure its energy and CO2e, and exit with its exit code.
+
+    \b
+    Example:
+      frugal run --region FR --out out/ -- python train.py --epochs 3
+    """
+    from frugalml.cli.summary import print_summary
+    from frugalml.errors import InputError
+    from frugalml.measure.tracker import Tracker
+
+    pue_value: float | str | None = pue
+    if pue is not None:
+        try:
+            pue_value = float(pue)
+        except ValueError:
+            pue_value = pue
+    # Validate everything before starting the user's command.
+    tracker_args: dict[str, Any] = dict(
+        region=region, pue=pue_value, interval_s=interval_s, scope=scope, db=db,
+        out_dir=out_dir, intensity_csv=intensity_csv, handle_signals=False,
+        config={"command": list(command)},
+    )
+    Tracker(name or " ".join(command)[:200], **tracker_args)
+    try:
+        child = subprocess.Popen(list(command))
+    except FileNotFoundError:
+        raise InputError(f"Command not found: {command[0]!r}. Check the name or give its full path.") from None
+    except PermissionError:
+        raise InputError(f"Command {command[0]!r} is not executable. Check its permissions.") from None
+    tracker = Tracker(name or " ".join(command)[:200], pid=child.pid, **tracker_args)
+    previous = _forward_signals(child)
+    tracker.start()
+    try:
+        code, cpu_s = _wait(child)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    exit_code = code if code >= 0 else 128 - code  # killed by signal N -> 128+N, as shells do
+    status = "finished" if code == 0 else ("interrupted" if code < 0 else "failed")
+    tracker.root_exited(cpu_s)
+    result = tracker.stop(status=status, exit_code=exit_code)
+    if not quiet:
+        print_summary(result.to_dict(), stderr=True)
+    sys.stdout.flush()
+    return exit_code
+
+
+def _wait(child: subprocess.Popen[bytes]) -> tuple[int, float]:
+    """Wait for the child; return its exit status and CPU seconds (itself + reaped children)."""
+    while True:
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:  # already reaped elsewhere
+            return child.wait(), 0.0
+    code = os.waitstatus_to_exitcode(status)
+    child.returncode = code
+    return code, usage.ru_utime + usage.ru_stime
+
+
+def _forward_signals(child: subprocess.Popen[bytes]) -> dict[int, Any]:
+    previous: dict[int, Any] = {}
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        try:
+            os.kill(child.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for name in FORWARDED:
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            previous[sig] = signal.signal(sig, forward)
+        except (ValueError, OSError):
+            continue
+    return previous

@@ -1,0 +1,366 @@
+"""NVIDIA GPU energy through NVML (the ``pynvml`` module of the ``nvidia-ml-py`` package).
+
+One channel per GPU the job can see (``CUDA_VISIBLE_DEVICES``), named ``gpu:<i>`` where
+``i`` is the index the job itself uses (``cuda:i``):
+
+* ``nvml-energy`` — the board's total-energy counter (``nvmlDeviceGetTotalEnergyConsumption``,
+  mJ since the driver was loaded; Volta and later). The driver accumulates it continuously,
+  so it does not depend on how often frugalml samples.
+* ``nvml-power`` — board power (``nvmlDeviceGetPowerUsage``, mW) for older GPUs; the tracker
+  integrates the samples over time.
+
+Relative uncertainties (standard, 1 sigma) and why:
+
+* ``nvml-energy`` 0.05: NVML documents the board power sensor as accurate to ±5 % of the
+  current draw (stated for Fermi/Kepler in the NVML reference); ``nvidia-smi`` documents
+  ±5 W for its power reading. The counter integrates that sensor, so its error is the
+  sensor's calibration error.
+* ``nvml-power`` 0.10: the same sensor error plus the sampling error of integrating
+  discrete readings: on Ampere and later (except GA100) a reading is a 1 s average, and
+  Yang et al. (SC'24, "Part-time Power Measurements: nvidia-smi's Lack of Attention",
+  arXiv:2312.02741) show that on A100/H100 only about 25 % of the run time is sampled,
+  so short or bursty phases can be badly under- or over-counted. 0.10 is a judgement for
+  steady training loops sampled every second; bursty segments shorter than a few seconds
+  can be worse.
+
+The reading is for the whole board: other processes on the same GPU are included, and a MIG
+instance (``MIG-...`` UUID) is measured through its parent GPU, so its reading includes
+every instance on that GPU (logged as a warning and recorded in :meth:`NvmlSensor.hardware`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from frugalml._lazy import require
+from frugalml.errors import (
+    FrugalError,
+    SensorError,
+    SensorPermissionError,
+    SensorUnavailableError,
+)
+from frugalml.measure._visible import parse_visible, resolve_visible, uuid_prefix_match
+from frugalml.measure.base import Availability, Channel, Reading, Sensor
+
+__all__ = ["NVML_ENERGY_UNCERTAINTY", "NVML_POWER_UNCERTAINTY", "NvmlSensor"]
+
+log = logging.getLogger(__name__)
+
+NVML_ENERGY_UNCERTAINTY = 0.05
+NVML_POWER_UNCERTAINTY = 0.10
+ENERGY, POWER = "nvml-energy", "nvml-power"
+
+_MJ_PER_J = 1000.0  # NVML energy unit: millijoule
+_MW_PER_W = 1000.0  # NVML power unit: milliwatt
+
+_SMI = "Check the GPU with `nvidia-smi`."
+# NVML error name -> (frugalml exception, what to do). Names, not numbers: the numbers are
+# read from the module in use, so a fake and the real pynvml resolve the same way.
+_ERRORS: dict[str, tuple[type[SensorError], str]] = {
+    "NVML_ERROR_NO_PERMISSION": (
+        SensorPermissionError,
+        "Run as a user allowed to open /dev/nvidia* (in a container: start it with "
+        "`--gpus all` through the NVIDIA Container Toolkit), or ask an administrator.",
+    ),
+    "NVML_ERROR_OPERATING_SYSTEM": (
+        SensorPermissionError,
+        "The operating system blocked the request (SELinux/AppArmor or a container policy); "
+        "ask an administrator to allow NVML queries.",
+    ),
+    "NVML_ERROR_LIBRARY_NOT_FOUND": (
+        SensorUnavailableError,
+        "libnvidia-ml.so.1 was not found: install the NVIDIA driver, which ships it (in a "
+        "container: use the NVIDIA Container Toolkit, `--gpus all`).",
+    ),
+    "NVML_ERROR_DRIVER_NOT_LOADED": (
+        SensorUnavailableError,
+        "The NVIDIA kernel driver is not loaded: install it or load it (`sudo modprobe "
+        "nvidia`), then check with `nvidia-smi`.",
+    ),
+    "NVML_ERROR_LIB_RM_VERSION_MISMATCH": (
+        SensorUnavailableError,
+        "The NVIDIA driver was updated but the old kernel module is still loaded: reboot.",
+    ),
+    "NVML_ERROR_FUNCTION_NOT_FOUND": (
+        SensorUnavailableError,
+        "The NVIDIA driver is older than nvidia-ml-py expects: update the driver, or install "
+        "an nvidia-ml-py matching it.",
+    ),
+    "NVML_ERROR_NOT_SUPPORTED": (
+        SensorUnavailableError,
+        "This GPU does not report it; frugalml falls back to power sampling or its models.",
+    ),
+    "NVML_ERROR_GPU_NOT_FOUND": (SensorUnavailableError, _SMI),
+    "NVML_ERROR_NOT_FOUND": (SensorUnavailableError, "Check CUDA_VISIBLE_DEVICES. " + _SMI),
+    "NVML_ERROR_GPU_IS_LOST": (
+        SensorError,
+        "The GPU fell off the bus: check `nvidia-smi` and `dmesg`; it needs a reset or reboot.",
+    ),
+    "NVML_ERROR_RESET_REQUIRED": (SensorError, "The GPU needs a reset (`nvidia-smi -r`)."),
+    "NVML_ERROR_UNINITIALIZED": (
+        SensorError,
+        "NVML was shut down under frugalml: does other code call pynvml.nvmlShutdown() more "
+        "often than nvmlInit()?",
+    ),
+    "NVML_ERROR_INSUFFICIENT_POWER": (SensorError, "Check the GPU's power cables. " + _SMI),
+    "NVML_ERROR_CORRUPTED_INFOROM": (SensorError, "The GPU's infoROM is corrupted. " + _SMI),
+}
+_DEFAULT_FIX = "It may be transient (timeout, busy driver). " + _SMI
+
+
+@dataclass
+class _Gpu:
+    index: int  # as the job sees it
+    physical: int  # NVML index
+    handle: Any
+    method: str = ENERGY
+    mig_uuids: list[str] = field(default_factory=list)
+
+    @property
+    def channel(self) -> str:
+        return f"gpu:{self.index}"
+
+
+class NvmlSensor(Sensor):
+    """Energy of the NVIDIA GPUs this job can see, one channel ``gpu:<i>`` each.
+
+    Args:
+        nvml: the ``pynvml`` module, or an object behaving like it (tests pass
+            :class:`frugalml.testing.FakeNVML`); default: ``import pynvml`` when first used.
+        visible: which GPUs, in ``CUDA_VISIBLE_DEVICES`` syntax (``"0,2"``, UUIDs) or as a
+            sequence; default: read ``CUDA_VISIBLE_DEVICES`` when first used (unset: all).
+
+    Example:
+        >>> from frugalml.testing._nvml import FakeNVML
+        >>> sensor = NvmlSensor(nvml=FakeNVML())
+        >>> sensor.available().ok, [c.method for c in sensor.channels()]
+        (True, ['nvml-energy'])
+        >>> sensor.read()["gpu:0"].energy_j
+        1020.0
+        >>> sensor.close()
+    """
+
+    name = "nvml"
+
+    def __init__(self, nvml: Any = None, visible: str | Sequence[int | str] | None = None) -> None:
+        self.nvml = nvml
+        self.visible = visible
+        self._lib: Any = None
+        self._gpus: list[_Gpu] | None = None
+        self._why_not = ""
+        self._initialised = False
+        self._errors: dict[int, tuple[type[SensorError], str]] = {}
+        self._unreadable: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ Sensor API
+    def available(self) -> Availability:
+        if self._gpus is None:
+            try:
+                self._gpus = self._probe()
+            except FrugalError as e:
+                self._fail(str(e))
+            except Exception as e:  # available() must never raise
+                self._fail(f"NVML probe failed unexpectedly: {type(e).__name__}: {e}")
+        return Availability(bool(self._gpus), self._why_not)
+
+    def channels(self) -> list[Channel]:
+        return [
+            Channel(
+                g.channel,
+                g.channel,
+                g.method,
+                NVML_ENERGY_UNCERTAINTY if g.method == ENERGY else NVML_POWER_UNCERTAINTY,
+            )
+            for g in self._ready()
+        ]
+
+    def read(self) -> dict[str, Reading]:
+        out: dict[str, Reading] = {}
+        for g in self._ready():
+            with self._translated(f"reading GPU {g.index}", g):
+                if g.method == ENERGY:
+                    mj = self._lib.nvmlDeviceGetTotalEnergyConsumption(g.handle)
+                    out[g.channel] = Reading(energy_j=mj / _MJ_PER_J)
+                else:
+                    mw = self._lib.nvmlDeviceGetPowerUsage(g.handle)
+                    out[g.channel] = Reading(power_w=mw / _MW_PER_W)
+        return out
+
+    def hardware(self) -> dict[str, object]:
+        gpus: list[dict[str, object]] = []
+        for g in self._gpus or []:
+            info: dict[str, object] = {"index": g.index, "nvml_index": g.physical}
+            info["name"] = self._query("nvmlDeviceGetName", g.handle)
+            info["uuid"] = self._query("nvmlDeviceGetUUID", g.handle)
+            memory = self._query("nvmlDeviceGetMemoryInfo", g.handle)
+            info["memory_bytes"] = int(memory.total) if memory is not None else None
+            limit_mw = self._query("nvmlDeviceGetEnforcedPowerLimit", g.handle)
+            info["power_limit_w"] = limit_mw / _MW_PER_W if limit_mw is not None else None
+            info["method"] = g.method
+            if g.mig_uuids:
+                info["mig_uuids"] = list(g.mig_uuids)
+            gpus.append(info)
+        out: dict[str, object] = {"gpus": gpus}
+        if self._unreadable:
+            out["unreadable_gpus"] = {f"gpu:{i}": why for i, why in self._unreadable.items()}
+        return out
+
+    def close(self) -> None:
+        if self._initialised:
+            try:
+                self._lib.nvmlShutdown()
+            except Exception as e:  # closing must not fail the run
+                log.debug("nvmlShutdown failed: %s", e)
+        self._initialised = False
+        self._gpus = None
+        self._why_not = ""
+
+    # ------------------------------------------------------------------ probing
+    def _probe(self) -> list[_Gpu]:
+        lib = self.nvml if self.nvml is not None else require("pynvml", "NVIDIA GPU measurement")
+        self._lib = lib
+        self._errors = {
+            getattr(lib, name): entry for name, entry in _ERRORS.items() if hasattr(lib, name)
+        }
+        with self._translated("starting NVML"):
+            lib.nvmlInit()
+        self._initialised = True
+        with self._translated("listing GPUs"):
+            count = int(lib.nvmlDeviceGetCount())
+            handles = [lib.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+            uuids = [str(lib.nvmlDeviceGetUUID(h)) for h in handles]
+        if count == 0:
+            raise SensorUnavailableError(f"NVML found no NVIDIA GPU. {_SMI}")
+
+        env_value = os.environ.get("CUDA_VISIBLE_DEVICES")
+        value = self.visible if self.visible is not None else env_value
+        tokens = parse_visible(value)
+        migs: dict[int, list[str]] = {}
+
+        def resolve(token: str) -> int | None:
+            index = self._resolve_uuid(token, uuids)
+            if index is not None and token.upper().startswith("MIG-"):
+                migs.setdefault(index, []).append(token)
+            return index
+
+        physical = resolve_visible(tokens, count, resolve)
+        if not physical:
+            raise SensorUnavailableError(
+                f"CUDA_VISIBLE_DEVICES={value!r} leaves no GPU visible to this job out of the "
+                f"{count} NVML sees (use indices 0..{count - 1} or GPU UUIDs from "
+                "`nvidia-smi -L`)."
+            )
+        if tokens is not None and any(isinstance(t, int) for t in tokens):
+            self._warn_device_order(lib, handles)
+
+        gpus: list[_Gpu] = []
+        self._unreadable = {}
+        for job_index, phys in enumerate(physical):
+            gpu = _Gpu(job_index, phys, handles[phys], mig_uuids=migs.get(phys, []))
+            why = self._choose_method(gpu)
+            if why:
+                self._unreadable[job_index] = why
+                log.warning("GPU %d is not measured: %s", job_index, why)
+                continue
+            if gpu.mig_uuids:
+                log.warning(
+                    "GPU %d is a MIG instance; NVML measures its parent GPU %s as a whole, so "
+                    "the energy includes every instance on it.",
+                    job_index,
+                    uuids[phys],
+                )
+            gpus.append(gpu)
+        if not gpus:
+            raise SensorUnavailableError("; ".join(self._unreadable.values()))
+        return gpus
+
+    def _choose_method(self, gpu: _Gpu) -> str:
+        """Set ``gpu.method``; return why the GPU cannot be read at all ('' if it can)."""
+        lib = self._lib
+        try:
+            lib.nvmlDeviceGetTotalEnergyConsumption(gpu.handle)
+            gpu.method = ENERGY
+            return ""
+        except lib.NVMLError as e:
+            log.info("GPU %d has no energy counter (%s); sampling power.", gpu.index, e)
+        try:
+            lib.nvmlDeviceGetPowerUsage(gpu.handle)
+            gpu.method = POWER
+            return ""
+        except lib.NVMLError as e:
+            return str(self._translate(e, f"reading GPU {gpu.index} power"))
+
+    def _resolve_uuid(self, token: str, uuids: list[str]) -> int | None:
+        if not token.upper().startswith("MIG-"):
+            return uuid_prefix_match(token, uuids)
+        if token.upper().startswith("MIG-GPU-"):  # CUDA 11.0-11.3 form: MIG-GPU-<uuid>/<gi>/<ci>
+            return uuid_prefix_match(token[4:].split("/")[0], uuids)
+        lib = self._lib
+        try:
+            mig = lib.nvmlDeviceGetHandleByUUID(token)
+            parent = lib.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig)
+            parent_uuid = str(lib.nvmlDeviceGetUUID(parent))
+        except lib.NVMLError as e:
+            log.warning("CUDA_VISIBLE_DEVICES entry %s: %s", token, e)
+            return None
+        return uuids.index(parent_uuid) if parent_uuid in uuids else None
+
+    def _warn_device_order(self, lib: Any, handles: list[Any]) -> None:
+        """CUDA numbers GPUs fastest first unless CUDA_DEVICE_ORDER=PCI_BUS_ID; NVML numbers
+        them by PCI bus. The two agree when all GPUs are the same model."""
+        if os.environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID":
+            return
+        names = {self._query("nvmlDeviceGetName", h) for h in handles}
+        if len(names) > 1:
+            log.warning(
+                "CUDA_VISIBLE_DEVICES uses indices on a machine with different GPU models %s; "
+                "CUDA may number them differently from NVML. Set CUDA_DEVICE_ORDER=PCI_BUS_ID "
+                "or use GPU UUIDs so frugalml measures the GPUs the job uses.",
+                sorted(str(n) for n in names),
+            )
+
+    # ------------------------------------------------------------------ helpers
+    def _ready(self) -> list[_Gpu]:
+        if self._gpus is None:
+            self.available()
+        if not self._gpus:
+            raise SensorUnavailableError(f"NVML sensor unavailable: {self._why_not}")
+        return self._gpus
+
+    def _fail(self, why: str) -> None:
+        self.close()
+        self._why_not = why
+        self._gpus = []
+
+    def _query(self, function: str, handle: Any) -> Any:
+        try:
+            return getattr(self._lib, function)(handle)
+        except Exception as e:
+            log.debug("%s failed: %s", function, e)
+            return None
+
+    @contextmanager
+    def _translated(self, doing: str, gpu: _Gpu | None = None) -> Iterator[None]:
+        """Turn whatever the NVML layer raises into a frugalml SensorError."""
+        try:
+            yield
+        except FrugalError:
+            raise
+        except Exception as e:
+            nvml_error = getattr(self._lib, "NVMLError", None)
+            if nvml_error is not None and isinstance(e, nvml_error):
+                raise self._translate(e, doing) from e
+            raise SensorError(
+                f"NVML failed while {doing}: {type(e).__name__}: {e}. {_DEFAULT_FIX}"
+            ) from e
+
+    def _translate(self, error: BaseException, doing: str) -> SensorError:
+        code = getattr(error, "value", None)
+        entry = self._errors.get(code) if isinstance(code, int) else None
+        cls, fix = entry or (SensorError, _DEFAULT_FIX)
+        return cls(f"NVML error while {doing}: {error} (code {code}). {fix}")

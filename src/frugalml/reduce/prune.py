@@ -1,0 +1,230 @@
+"""Pruning: global unstructured magnitude pruning, and structured channel pruning.
+
+- ``magnitude-prune`` (Han et al. 2015, "Learning both Weights and Connections for
+  Efficient Neural Networks"): zero the smallest-magnitude weights across all Linear
+  and Conv layers at once, in steps towards a target sparsity with fine-tuning after
+  each step; the masks are then made permanent. The model keeps its dense shape (the
+  gain is in non-zero parameters, i.e. what a sparse format or sparse kernel can use).
+- ``channel-prune`` (L1-norm filter pruning, Li et al. 2017 "Pruning Filters for
+  Efficient ConvNets"; ThiNet, Luo et al. 2017, for the prune-then-fine-tune recipe):
+  remove whole output channels / hidden units with the smallest L1 norm, with
+  Torch-Pruning's dependency graph (Fang et al. 2023, "DepGraph") shrinking every
+  coupled layer, so the model is physically smaller and faster; then fine-tune.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, ClassVar
+
+from frugalml._lazy import require
+from frugalml._params import check_choice, check_number
+from frugalml.reduce.base import Technique, count_nonzero, count_params, weight_layers
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from frugalml.train.data import TrainData
+
+__all__ = ["ChannelPrune", "MagnitudePrune", "sparsity_schedule"]
+
+logger = logging.getLogger(__name__)
+
+
+def sparsity_schedule(target: float, steps: int, schedule: str = "geometric") -> list[float]:
+    """Sparsity after each of ``steps`` pruning rounds, ending at ``target``.
+
+    ``"geometric"`` removes the same fraction of the remaining weights each round
+    (target 0.9375 in 4 steps: 50 %, 75 %, 87.5 %, 93.75 %), the iterative schedule of
+    Han et al.; ``"cubic"`` is Zhu & Gupta's (2017) ``target * (1 - (1 - i/steps) ** 3)``,
+    which prunes fast first and slowly near the end.
+
+    Example:
+        >>> sparsity_schedule(0.9375, 4)
+        [0.5, 0.75, 0.875, 0.9375]
+    """
+    check_number("sparsity_schedule", "target", target, low=0, high=1, high_open=True)
+    check_number("sparsity_schedule", "steps", steps, low=1, integer=True)
+    check_choice("sparsity_schedule", "schedule", schedule, ("geometric", "cubic"))
+    if schedule == "geometric":
+        out = [1 - (1 - target) ** (i / steps) for i in range(1, steps + 1)]
+    else:
+        out = [target * (1 - (1 - i / steps) ** 3) for i in range(1, steps + 1)]
+    return [round(s, 12) for s in out]
+
+
+class MagnitudePrune(Technique):
+    """Global unstructured magnitude pruning with iterative prune -> fine-tune rounds.
+
+    Args:
+        target_sparsity: fraction of Linear/Conv weights set to zero at the end, in
+            [0, 1). The default 0.93 leaves ~9.5x fewer non-zero parameters on a
+            two-hidden-layer MLP once its (unpruned) biases are counted.
+        steps: pruning rounds.
+        schedule: ``"geometric"`` or ``"cubic"`` (see :func:`sparsity_schedule`).
+        fine_tune_epochs: epochs of fine-tuning after each round (0: prune only).
+        lr: fine-tuning learning rate; None takes the recipe's.
+
+    Learned state:
+        sparsity_: fraction of prunable weights that are zero.
+        nonzero_params_, total_params_: non-zero / all parameter elements, biases included.
+        param_reduction_: ``total_params_ / nonzero_params_``.
+        epochs_run_: fine-tuning epochs run in total.
+
+    Example:
+        >>> MagnitudePrune(target_sparsity=0.9).apply(model, data)  # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "magnitude-prune"
+    kind: ClassVar[str] = "compress"
+    paper: ClassVar[str] = "Han et al. 2015, Learning both Weights and Connections (NeurIPS)"
+
+    def __init__(
+        self,
+        target_sparsity: float = 0.93,
+        steps: int = 4,
+        schedule: str = "geometric",
+        fine_tune_epochs: int = 3,
+        lr: float | None = None,
+    ) -> None:
+        self.target_sparsity = target_sparsity
+        self.steps = steps
+        self.schedule = schedule
+        self.fine_tune_epochs = fine_tune_epochs
+        self.lr = lr
+
+    def _check_params(self) -> None:
+        owner = type(self).__name__
+        check_number(owner, "target_sparsity", self.target_sparsity, low=0, high=1, high_open=True)
+        check_number(owner, "steps", self.steps, low=1, integer=True)
+        check_choice(owner, "schedule", self.schedule, ("geometric", "cubic"))
+        self._check_epochs("fine_tune_epochs", self.fine_tune_epochs)
+        self._check_lr("lr", self.lr)
+
+    def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
+        torch = require("torch", "magnitude-prune")
+        prune = torch.nn.utils.prune
+        targets = [(m, "weight") for m in weight_layers(model)]
+        if not targets:
+            raise self._fail("the model has no Linear or Conv layer to prune")
+        n_weights = sum(m.weight.numel() for m, _ in targets)
+        epochs_run = 0
+        pruned = 0
+        for sparsity in sparsity_schedule(self.target_sparsity, self.steps, self.schedule):
+            # an integer amount prunes exactly that many of the still-unpruned weights
+            n_more = round(sparsity * n_weights) - pruned
+            if n_more > 0:
+                prune.global_unstructured(
+                    targets, pruning_method=prune.L1Unstructured, amount=n_more
+                )
+                pruned += n_more
+            if self.fine_tune_epochs:
+                epochs_run += self._fit(model, data, epochs=self.fine_tune_epochs, lr=self.lr).epochs_run
+            logger.debug("magnitude-prune: sparsity %.4f reached", sparsity)
+        for module, param in targets:
+            if prune.is_pruned(module):
+                prune.remove(module, param)
+        zeros = sum(int((m.weight == 0).sum()) for m, _ in targets)
+        self.sparsity_ = zeros / n_weights
+        self.total_params_ = count_params(model)
+        self.nonzero_params_ = count_nonzero(model)
+        self.param_reduction_ = self.total_params_ / max(self.nonzero_params_, 1)
+        self.epochs_run_ = epochs_run
+        return model
+
+
+class ChannelPrune(Technique):
+    """Structured L1-norm channel pruning with Torch-Pruning, then fine-tuning.
+
+    Every prunable layer loses ``pruning_ratio`` of its output channels (hidden units
+    for Linear layers), chosen by the L1 norm of their weights; Torch-Pruning's
+    dependency graph removes the matching inputs of the next layers and BatchNorm
+    entries. The classifier's outputs are kept.
+
+    Args:
+        pruning_ratio: fraction of channels removed from each prunable layer, in [0, 1).
+        fine_tune_epochs: epochs of fine-tuning after pruning.
+        lr: fine-tuning learning rate; None takes the recipe's.
+        round_to: keep channel counts a multiple of this (SIMD-friendly), or None.
+
+    Learned state:
+        channels_before_, channels_after_: output channels summed over pruned layers.
+        params_before_, params_after_, param_reduction_: parameter counts and ratio.
+        epochs_run_: fine-tuning epochs run.
+
+    Example:
+        >>> ChannelPrune(pruning_ratio=0.5).apply(model, data)  # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "channel-prune"
+    kind: ClassVar[str] = "compress"
+    paper: ClassVar[str] = (
+        "Li et al. 2017, Pruning Filters for Efficient ConvNets (ICLR); "
+        "Fang et al. 2023, DepGraph (CVPR)"
+    )
+
+    def __init__(
+        self,
+        pruning_ratio: float = 0.5,
+        fine_tune_epochs: int = 5,
+        lr: float | None = None,
+        round_to: int | None = None,
+    ) -> None:
+        self.pruning_ratio = pruning_ratio
+        self.fine_tune_epochs = fine_tune_epochs
+        self.lr = lr
+        self.round_to = round_to
+
+    def _check_params(self) -> None:
+        owner = type(self).__name__
+        check_number(owner, "pruning_ratio", self.pruning_ratio, low=0, high=1, high_open=True)
+        self._check_epochs("fine_tune_epochs", self.fine_tune_epochs)
+        self._check_lr("lr", self.lr)
+        if self.round_to is not None:
+            check_number(owner, "round_to", self.round_to, low=1, integer=True)
+
+    def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
+        tp = require("torch_pruning", "channel-prune")
+        layers = weight_layers(model)
+        if not layers:
+            raise self._fail("the model has no Linear or Conv layer to prune")
+        # the classifier's outputs are the logits and must all stay: the last layer with
+        # n_classes outputs (or, failing that, the last weight layer)
+        heads = [m for m in layers if _out_channels(m) == data.n_classes]
+        ignored = heads[-1:] or layers[-1:]
+        kept = [m for m in layers if m not in ignored]
+        self.channels_before_ = sum(_out_channels(m) for m in kept)
+        self.params_before_ = count_params(model)
+        model.eval()
+        try:
+            pruner = tp.pruner.MetaPruner(
+                model,
+                data.example_input(2),
+                importance=tp.importance.MagnitudeImportance(p=1),
+                pruning_ratio=self.pruning_ratio,
+                ignored_layers=ignored,
+                round_to=self.round_to,
+            )
+            pruner.step()
+        except Exception as e:  # Torch-Pruning raises many kinds on graphs it cannot trace
+            raise self._fail(
+                "Torch-Pruning could not prune this graph",
+                e,
+                "Use magnitude-prune, or pass a model built from standard modules.",
+            ) from e
+        self.channels_after_ = sum(_out_channels(m) for m in kept)
+        self.params_after_ = count_params(model)
+        self.param_reduction_ = self.params_before_ / max(self.params_after_, 1)
+        self.epochs_run_ = 0
+        if self.fine_tune_epochs:
+            self.epochs_run_ = self._fit(
+                model, data, epochs=self.fine_tune_epochs, lr=self.lr
+            ).epochs_run
+        return model
+
+
+def _out_channels(module: nn.Module) -> int:
+    for attr in ("out_features", "out_channels"):
+        if hasattr(module, attr):
+            return int(getattr(module, attr))
+    return 0

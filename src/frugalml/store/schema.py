@@ -1,0 +1,71 @@
+"""Tables of the registry. Bump SCHEMA_VERSION and add a migration for every change."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "frugal_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # running, finished, failed, interrupted
+    Column("started_at", Float, nullable=False),  # unix seconds
+    Column("ended_at", Float),
+    Column("heartbeat_at", Float, nullable=False),  # last time a sample was written
+    Column("duration_s", Float, nullable=False, default=0.0),
+    Column("energy_j", Float, nullable=False, default=0.0),
+    Column("co2e_g", Float, nullable=False, default=0.0),
+    Column("methods", Text, nullable=False, default="{}"),  # JSON component -> method
+    Column("uncertainty", Float),
+    Column("region", String(64)),
+    Column("intensity_g_per_kwh", Float),
+    Column("pue", Float),
+    Column("scope", String(16)),
+    Column("interval_s", Float),
+    Column("exit_code", Integer),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Column("error", Text),
+    Column("summary", Text),  # JSON: the run.json content as of the last write
+    Index("ix_runs_started_at", "started_at"),
+    Index("ix_runs_name", "name"),
+)
+
+samples = Table(
+    "samples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("t_s", Float, nullable=False),  # seconds since the run started, end of interval
+    Column("timestamp", Float, nullable=False),  # unix seconds, end of interval
+    Column("component", String(64), nullable=False),
+    Column("energy_j", Float, nullable=False),  # energy in the interval
+    Column("power_w", Float, nullable=False),  # mean power over the interval
+    Index("ix_samples_run", "run_id", "t_s"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("step", Integer),
+    Column("t_s", Float, nullable=False),
+    Column("timestamp", Float, nullable=False),
+    Column("energy_j", Float),  # cumulative energy of the run when the metric was logged
+    Index("ix_metrics_run", "run_id", "name"),
+)

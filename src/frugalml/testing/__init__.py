@@ -1,0 +1,37 @@
+"""Fakes for tests, shipped to users and plugin authors.
+
+- :class:`NullSensor`, :class:`ScriptedSensor`: tiny sensors (no energy; scripted readings and faults).
+- :class:`~frugalml.measure.constant.ConstantPowerSensor`, :class:`~frugalml.measure.replay.ReplaySensor`.
+- :func:`make_powercap_tree`: a RAPL powercap sysfs tree in a folder, with wraparound.
+- ``FakeNVML`` / ``FakeAMDSMI``: stand-ins for the ``pynvml`` and ``amdsmi`` modules, with
+  their error codes, to pass as ``NvmlSensor(nvml=FakeNVML(...))``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from frugalml.measure.constant import ConstantPowerSensor
+from frugalml.measure.replay import ReplaySensor
+from frugalml.testing._powercap import FakePowercap, make_powercap_tree
+from frugalml.testing._sensors import NullSensor, ScriptedSensor
+
+__all__ = [
+    "ConstantPowerSensor",
+    "FakeAMDSMI",
+    "FakeNVML",
+    "FakePowercap",
+    "NullSensor",
+    "ReplaySensor",
+    "ScriptedSensor",
+    "make_powercap_tree",
+]
+
+_LAZY = {"FakeNVML": "frugalml.testing._nvml", "FakeAMDSMI": "frugalml.testing._amdsmi"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'frugalml.testing' has no attribute {name!r}")
