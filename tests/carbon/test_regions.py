@@ -206,7 +206,7 @@ def test_pue_defaults():
 @pytest.mark.parametrize("word", ["datacenter", "data-centre", "Datacentre", "DC", "data center"])
 def test_pue_datacenter_word(word):
     pue, source = resolve_pue(word, lookup_region("FR"))
-    assert pue == DATACENTER_PUE == 1.58
+    assert pue == DATACENTER_PUE == 1.59
     assert "Uptime Institute" in source
 
 
@@ -236,7 +236,7 @@ def test_bad_pue_is_one_line_naming_value_and_fix(given, shown):
     msg = str(exc.value)
     assert "\n" not in msg
     assert msg.startswith(
-        "PUE must be a number >= 1.0 (1.0 = no overhead, 1.58 = average data centre)"
+        "PUE must be a number >= 1.0 (1.0 = no overhead, 1.59 = average data centre)"
     )
     assert msg.endswith(f"Got {shown} instead.")
 

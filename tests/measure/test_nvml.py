@@ -435,3 +435,48 @@ def test_fake_functions_exist_in_pynvml_with_compatible_signatures():
         real = inspect.signature(getattr(pynvml, name))
         mine = inspect.signature(getattr(FakeNVML(), name))
         assert list(real.parameters) == list(mine.parameters), name
+
+
+def test_gpu_that_cannot_be_opened_does_not_hide_the_others(monkeypatch):
+    # A cgroup that gives this job GPU 1 only: NVML counts both but may not open GPU 0.
+    fake = FakeNVML([FakeGPU(uuid="GPU-aaaa"), FakeGPU(uuid="GPU-bbbb")])
+    real_open = fake.nvmlDeviceGetHandleByIndex
+
+    def guarded_open(index):
+        if index == 0:
+            raise fake.NVMLError(fake.NVML_ERROR_NO_PERMISSION)
+        return real_open(index)
+
+    fake.nvmlDeviceGetHandleByIndex = guarded_open
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-bbbb")
+    sensor = sensor_for(fake)
+    assert [g["uuid"] for g in sensor.hardware()["gpus"]] == ["GPU-bbbb"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    ok = NvmlSensor(nvml=fake).available()
+    assert not ok and "Insufficient Permissions" in ok.reason
+
+
+# ---------------------------------------------------------------------- with the tracker
+def test_tracker_run_completes_when_nvml_fails_mid_run():
+    from frugalml.measure.tracker import Tracker
+
+    fake = FakeNVML([FakeGPU(energy_step_j=10.0), FakeGPU(name=T4, supports_energy=False)])
+    tracker = Tracker(
+        "gpu",
+        sensors=[NvmlSensor(nvml=fake)],
+        db=False,
+        interval_s=60,
+        region="FR",
+        handle_signals=False,
+    )
+    with tracker as run:
+        tracker.sample()  # a normal sample: the counter advanced 10 J
+        fake.fail_after(0, fake.NVML_ERROR_GPU_IS_LOST)
+        tracker.sample()  # fails inside the tracker, not in this block
+    assert run.status == "finished"
+    assert run.methods["gpu:0"] == "nvml-energy" and run.methods["gpu:1"] == "nvml-power"
+    assert run.energy_j["gpu:0"] == pytest.approx(10.0)
+    (error,) = run.errors
+    assert error["source"] == "nvml"
+    assert "SensorError" in error["message"] and "GPU is lost" in error["message"]
+    assert not fake.initialized  # the tracker closed the sensor

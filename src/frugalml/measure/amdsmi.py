@@ -8,7 +8,7 @@ are matched against amdsmi's UUID and, where amdsmi has ``amdsmi_get_gpu_enumera
 against the ``GPU-...`` UUID that ROCr and HIP use.
 
 * ``amdsmi-energy`` — the firmware's energy accumulator (``amdsmi_get_energy_count``):
-  ticks x ``counter_resolution`` (µJ per tick, 15.3 µJ on MI200/MI300) since the driver
+  ticks x ``counter_resolution`` (µJ per tick, typically 15.3) since the driver
   loaded. amdsmi returns it as a 64-bit integer and frugalml treats it as one, so
   ``wrap_j`` stays ``None`` and a drop is a reset, not a wrap. Pass ``counter_bits=32``
   for firmware whose accumulator is narrower; ``wrap_j`` is then ``2**32`` ticks.
@@ -17,12 +17,13 @@ against the ``GPU-...`` UUID that ROCr and HIP use.
   whose counter is missing; the tracker integrates the samples.
 
 Relative uncertainties (1 sigma) and why: AMD publishes no accuracy figure for its power
-telemetry, so these are judgements, wider than NVIDIA's: ``amdsmi-energy`` 0.10 (firmware
-counter, continuous, but unvalidated: ROCm/amdsmi issue #38 reports counters that disagree
-with power on some boards); ``amdsmi-power`` 0.15 (adds the sampling error of integrating
-1-s readings, as for ``nvml-power``). Known caveat: on a dual-die MI250/MI250X the even GCD
-reports the power of both dies and the odd GCD reports zero (documented by Zeus), so a job on
-the odd GCD reads ~0 J; measure the even one.
+telemetry, so these are judgements, wider than NVIDIA's. ``amdsmi-energy`` 0.10: a firmware
+counter, continuous but unvalidated (ROCm/amdsmi issue #38 reports wrong values, e.g. MI100
+counters that stop updating until a reboot). ``amdsmi-power`` 0.15: adds the sampling error
+of integrating 1-s readings, as for ``nvml-power``.
+
+Known caveat: on a dual-die MI250/MI250X the even GCD reports the power of both dies and the
+odd GCD reports zero (documented by Zeus), so a job on the odd GCD reads ~0 J.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Example file::
 
-    region = "FR"          # or "aws:eu-west-3", "US-CA" ...; see `frugal regions`
+    region = "FR"          # or "aws:eu-west-3", "US-CAMX" ...; see `frugal regions`
     pue = 1.0              # or "datacenter"
     db = "sqlite:////home/me/.frugal/frugal.db"
     interval_s = 1.0

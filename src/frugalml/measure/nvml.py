@@ -11,10 +11,9 @@ One channel per GPU the job can see (``CUDA_VISIBLE_DEVICES``), named ``gpu:<i>`
 
 Relative uncertainties (standard, 1 sigma) and why:
 
-* ``nvml-energy`` 0.05: NVML documents the board power sensor as accurate to ±5 % of the
-  current draw (stated for Fermi/Kepler in the NVML reference); ``nvidia-smi`` documents
-  ±5 W for its power reading. The counter integrates that sensor, so its error is the
-  sensor's calibration error.
+* ``nvml-energy`` 0.05: the NVML reference gives the board power sensor as accurate to
+  ±5 % of the current draw (stated for Fermi/Kepler; NVIDIA has published no figure for
+  newer boards). The counter integrates that sensor, so its error is the sensor's.
 * ``nvml-power`` 0.10: the same sensor error plus the sampling error of integrating
   discrete readings: on Ampere and later (except GA100) a reading is a 1 s average, and
   Yang et al. (SC'24, "Part-time Power Measurements: nvidia-smi's Lack of Attention",
@@ -182,7 +181,7 @@ class NvmlSensor(Sensor):
     def read(self) -> dict[str, Reading]:
         out: dict[str, Reading] = {}
         for g in self._ready():
-            with self._translated(f"reading GPU {g.index}", g):
+            with self._translated(f"reading GPU {g.index}"):
                 if g.method == ENERGY:
                     mj = self._lib.nvmlDeviceGetTotalEnergyConsumption(g.handle)
                     out[g.channel] = Reading(energy_j=mj / _MJ_PER_J)
@@ -232,8 +231,19 @@ class NvmlSensor(Sensor):
         self._initialised = True
         with self._translated("listing GPUs"):
             count = int(lib.nvmlDeviceGetCount())
-            handles = [lib.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-            uuids = [str(lib.nvmlDeviceGetUUID(h)) for h in handles]
+        # One GPU we may not open (a cgroup giving this job other GPUs) must not hide the rest.
+        handles: list[Any] = []
+        uuids: list[str] = []
+        closed: dict[int, str] = {}
+        for i in range(count):
+            try:
+                handle = lib.nvmlDeviceGetHandleByIndex(i)
+                uuids.append(str(lib.nvmlDeviceGetUUID(handle)))
+                handles.append(handle)
+            except lib.NVMLError as e:
+                handles.append(None)
+                uuids.append("")
+                closed[i] = str(self._translate(e, f"opening GPU {i} (NVML index)"))
         if count == 0:
             raise SensorUnavailableError(f"NVML found no NVIDIA GPU. {_SMI}")
 
@@ -256,13 +266,13 @@ class NvmlSensor(Sensor):
                 "`nvidia-smi -L`)."
             )
         if tokens is not None and any(isinstance(t, int) for t in tokens):
-            self._warn_device_order(lib, handles)
+            self._warn_device_order(handles)
 
         gpus: list[_Gpu] = []
         self._unreadable = {}
         for job_index, phys in enumerate(physical):
             gpu = _Gpu(job_index, phys, handles[phys], mig_uuids=migs.get(phys, []))
-            why = self._choose_method(gpu)
+            why = closed.get(phys) or self._choose_method(gpu)
             if why:
                 self._unreadable[job_index] = why
                 log.warning("GPU %d is not measured: %s", job_index, why)
@@ -310,12 +320,12 @@ class NvmlSensor(Sensor):
             return None
         return uuids.index(parent_uuid) if parent_uuid in uuids else None
 
-    def _warn_device_order(self, lib: Any, handles: list[Any]) -> None:
+    def _warn_device_order(self, handles: list[Any]) -> None:
         """CUDA numbers GPUs fastest first unless CUDA_DEVICE_ORDER=PCI_BUS_ID; NVML numbers
         them by PCI bus. The two agree when all GPUs are the same model."""
         if os.environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID":
             return
-        names = {self._query("nvmlDeviceGetName", h) for h in handles}
+        names = {self._query("nvmlDeviceGetName", h) for h in handles if h is not None} - {None}
         if len(names) > 1:
             log.warning(
                 "CUDA_VISIBLE_DEVICES uses indices on a machine with different GPU models %s; "
@@ -345,7 +355,7 @@ class NvmlSensor(Sensor):
             return None
 
     @contextmanager
-    def _translated(self, doing: str, gpu: _Gpu | None = None) -> Iterator[None]:
+    def _translated(self, doing: str) -> Iterator[None]:
         """Turn whatever the NVML layer raises into a frugalml SensorError."""
         try:
             yield

@@ -54,7 +54,7 @@ def create_sensor(name: str, **kwargs: object) -> Sensor:
 def _gpu_driver_present(kind: str) -> bool:
     # A cheap look before importing a vendor library (tens of ms) on machines without GPUs.
     if kind == "nvml":
-        return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia")
+        return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/dxg"))
     return os.path.exists("/dev/kfd")
 
 

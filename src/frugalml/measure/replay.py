@@ -89,9 +89,9 @@ def _load(path: Path) -> dict[str, tuple[list[float], list[float]]]:
     try:
         if "component" in header and "energy_j" in header:
             for row in rows:
-                times, energies = series.setdefault(row["component"], ([0.0], [0.0]))
-                times.append(float(row["t_s"]))
-                energies.append(energies[-1] + float(row["energy_j"]))
+                ts, es = series.setdefault(row["component"], ([0.0], [0.0]))
+                ts.append(float(row["t_s"]))
+                es.append(es[-1] + float(row["energy_j"]))
         else:
             power_cols = [c for c in rows[0] if c.endswith("_w")]
             if not power_cols:
@@ -99,14 +99,17 @@ def _load(path: Path) -> dict[str, tuple[list[float], list[float]]]:
                     f"Replay file {path} has neither 'component,energy_j' nor '<component>_w' columns."
                 )
             for col in power_cols:
-                times, energies = [], []
-                last_t = last_p = None
+                times: list[float] = []
+                energies: list[float] = []
+                last_p = 0.0
                 for row in rows:
                     t, p = float(row["t_s"]), float(row[col])
-                    e = 0.0 if last_t is None else energies[-1] + (p + last_p) / 2 * (t - last_t)  # type: ignore[operator]
+                    if times:
+                        energies.append(energies[-1] + (p + last_p) / 2 * (t - times[-1]))
+                    else:
+                        energies.append(0.0)
                     times.append(t)
-                    energies.append(e)
-                    last_t, last_p = t, p
+                    last_p = p
                 series[col[:-2]] = (times, energies)
     except (ValueError, KeyError) as e:
         raise InputError(f"Replay file {path} has a malformed row ({e}). Numbers expected in t_s/energy_j.") from e

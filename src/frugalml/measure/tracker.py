@@ -126,7 +126,7 @@ class Tracker:
         if intensity_csv is not None:
             from frugalml.carbon.intensity import IntensityTimeline
 
-            self._timeline = IntensityTimeline.from_csv(intensity_csv)
+            self._timeline = IntensityTimeline.from_csv(os.fspath(intensity_csv))
         self._sensors_arg = None if sensors is None else list(sensors)
         self._db: Any = db if db is not None else file_config.get("db")
         if db is not False and not isinstance(db, bool):
@@ -137,7 +137,7 @@ class Tracker:
         self._tags = dict(tags or {})
         self._config = dict(config or {})
         self._handle_signals = handle_signals
-        self._init_args = dict(
+        self._init_args: dict[str, Any] = dict(
             name=name, sensors=sensors, region=region, pue=pue, intensity_csv=intensity_csv,
             interval_s=interval_s, scope=scope, pid=pid, db=db, out_dir=out_dir, tags=tags,
             config=config, handle_signals=handle_signals,
@@ -202,8 +202,9 @@ class Tracker:
                 extra = s.hardware()
             except Exception:
                 extra = {}
-            if "gpus" in extra:
-                hardware["gpus"] = list(hardware.get("gpus", [])) + list(extra.pop("gpus"))  # type: ignore[call-overload]
+            for key in ("gpus", "unreadable_gpus"):  # lists: several GPU sensors add to them
+                if key in extra:
+                    hardware[key] = [*hardware.get(key, []), *extra.pop(key)]  # type: ignore[misc]
             hardware.update(extra)
         run.hardware = hardware
         for s in sensors:

@@ -70,7 +70,7 @@ _TRANSPOSED_OPS = {
 
 
 def _conv(call: Call) -> Cost:
-    x = call.args.get("input", call.args.get("self"))
+    x: Any = call.args.get("input", call.args.get("self"))
     w = call.args["weight"]
     transposed = bool(call.args.get("transposed", False)) or call.name in _TRANSPOSED_OPS
     macs = fc.conv_flop_count(list(x.shape), list(w.shape), list(call.out[0].shape), transposed)
@@ -236,7 +236,8 @@ RULES: list[Rule] = [
         "convolution",
         "MACs = forward MACs for the input gradient + forward MACs for the weight gradient "
         "(each only when requested by output_mask); + 1 FLOP per grad_output element for the "
-        "bias gradient; exact for groups (FlopCounterMode multiplies the weight gradient by groups)",
+        "bias gradient; exact for groups (FlopCounterMode multiplies the weight gradient by "
+        "groups)",
         _conv_backward,
         ("weight",),
     ),

@@ -32,8 +32,12 @@ def _per_in(k: int) -> Callable[[Call], Cost]:
     return cost
 
 
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 def _elementwise(ops: str, k: int, category: str, formula: str) -> Rule:
-    return Rule(tuple(f"aten.{op}" for op in ops.split()), category, formula, _per_out(k))
+    return Rule(tuple(f"aten.{op}" for op in _words(ops)), category, formula, _per_out(k))
 
 
 def _add(call: Call) -> Cost:
@@ -145,7 +149,7 @@ RULES: list[Rule] = [
         _add,
     ),
     _elementwise(
-        " ".join(op for op in _ARITH.split() if op not in ("add", "sub")),
+        " ".join(op for op in _words(_ARITH) if op not in ("add", "sub")),
         1,
         "elementwise",
         "1 per output element (arithmetic, comparison, or one elementary function)",
@@ -182,16 +186,15 @@ RULES: list[Rule] = [
     _elementwise("silu", 5, "activation", "5 per output element: x·sigmoid(x)"),
     _elementwise("tanh", 1, "activation", "1 per output element (elementary function)"),
     _elementwise(
-        "softplus", 5, "activation", "5 per output element: log(1 + exp(βx))/β (mul, exp, add, log, div)"
+        "softplus",
+        5,
+        "activation",
+        "5 per output element: log(1 + exp(βx))/β (mul, exp, add, log, div)",
     ),
     _elementwise("mish", 5, "activation", "5 per output element: x·tanh(log(1 + exp(x)))"),
-    _elementwise(
-        "hardsigmoid", 4, "activation", "4 per output element: min(max(x + 3, 0), 6)/6"
-    ),
+    _elementwise("hardsigmoid", 4, "activation", "4 per output element: min(max(x + 3, 0), 6)/6"),
     _elementwise("hardswish", 5, "activation", "5 per output element: x·hardsigmoid(x)"),
-    _elementwise(
-        "log_sigmoid_forward", 4, "activation", "4 per output element: −log(1 + exp(−x))"
-    ),
+    _elementwise("log_sigmoid_forward", 4, "activation", "4 per output element: −log(1 + exp(−x))"),
     _elementwise("glu", 5, "activation", "5 per output element: a·sigmoid(b)"),
     _elementwise(
         "_softmax _safe_softmax",
@@ -200,7 +203,10 @@ RULES: list[Rule] = [
         "5 per element: max, subtract, exp, sum, divide",
     ),
     _elementwise(
-        "_log_softmax", 5, "softmax", "5 per element: max, subtract, exp, sum, subtract (log per row)"
+        "_log_softmax",
+        5,
+        "softmax",
+        "5 per element: max, subtract, exp, sum, subtract (log per row)",
     ),
     Rule(
         (
@@ -291,10 +297,10 @@ RULES: list[Rule] = [
     Rule(
         tuple(
             f"aten.{op}"
-            for op in (
+            for op in _words(
                 "sum mean nansum prod amax amin max min argmax argmin any all cumsum cumprod "
                 "count_nonzero"
-            ).split()
+            )
         ),
         "reduction",
         "1 per input element",
@@ -366,12 +372,8 @@ RULES: list[Rule] = [
     ),
     _elementwise("hardswish_backward", 4, "backward", "4 per element"),
     _elementwise("softplus_backward", 5, "backward", "5 per element: g·sigmoid(βx)"),
-    _elementwise(
-        "_softmax_backward_data", 4, "backward", "4 per element: y·(g − Σ g·y)"
-    ),
-    _elementwise(
-        "_log_softmax_backward_data", 4, "backward", "4 per element: g − exp(y)·Σ g"
-    ),
+    _elementwise("_softmax_backward_data", 4, "backward", "4 per element: y·(g − Σ g·y)"),
+    _elementwise("_log_softmax_backward_data", 4, "backward", "4 per element: g − exp(y)·Σ g"),
     _elementwise("_prelu_kernel_backward", 4, "backward", "4 per element"),
     Rule(
         ("aten.embedding_dense_backward",),

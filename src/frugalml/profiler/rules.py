@@ -103,22 +103,26 @@ def _zero(_: Call) -> Cost:
     return Cost()
 
 
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 _ZERO_GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "view",
         "0: returns a view of its input, moves no data",
-        (
+        _words(
             "view _unsafe_view reshape _reshape_alias t transpose permute expand squeeze "
             "unsqueeze select slice narrow as_strided alias detach unbind split "
             "split_with_sizes chunk unfold diagonal view_as_real view_as_complex lift_fresh "
             "_conj resolve_conj resolve_neg real imag unflatten flatten movedim swapaxes "
             "expand_as view_as t_ transpose_ unsqueeze_ squeeze_ detach_ as_strided_"
-        ).split(),
+        ),
     ),
     (
         "copy",
         "0: data movement, selection or indexing without arithmetic",
-        (
+        _words(
             "clone copy_ _to_copy contiguous cat stack index _unsafe_index index_select gather "
             "scatter index_put index_put_ masked_fill masked_scatter masked_select where "
             "constant_pad_nd reflection_pad1d reflection_pad2d reflection_pad3d "
@@ -126,30 +130,31 @@ _ZERO_GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
             "embedding pixel_shuffle pixel_unshuffle channel_shuffle im2col col2im "
             "upsample_nearest1d upsample_nearest2d upsample_nearest3d _upsample_nearest_exact1d "
             "_upsample_nearest_exact2d _upsample_nearest_exact3d slice_scatter select_scatter "
-            "as_strided_scatter diagonal_scatter _local_scalar_dense nonzero lift_fresh_copy "
+            "as_strided_scatter diagonal_scatter select_backward slice_backward diagonal_backward "
+            "_local_scalar_dense nonzero lift_fresh_copy "
             "quantized.cat"
-        ).split(),
+        ),
     ),
     (
         "allocation",
         "0: allocates, fills with a constant or draws random numbers",
-        (
+        _words(
             "empty empty_like empty_strided new_empty new_empty_strided zeros zeros_like "
             "new_zeros ones ones_like new_ones full full_like new_full scalar_tensor arange "
             "linspace eye fill fill_ zero_ randn rand randint randn_like rand_like randint_like "
             "uniform_ normal_ bernoulli bernoulli_ random_ exponential_ set_ resize_ "
             "resize_as_ lift _assert_async _assert_tensor_metadata _functional_assert_async"
-        ).split(),
+        ),
     ),
     (
         "metadata",
         "0: reads shape, stride or device only",
-        (
+        _words(
             "sym_size sym_stride sym_numel sym_storage_offset size stride numel dim "
             "is_contiguous sym_is_contiguous is_strides_like_format "
             "is_non_overlapping_and_dense is_same_size _has_compatible_shallow_copy_type "
             "storage_offset is_nonzero equal prim.device prim.layout"
-        ).split(),
+        ),
     ),
 ]
 

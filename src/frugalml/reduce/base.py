@@ -43,6 +43,7 @@ from frugalml.errors import TechniqueError
 
 if TYPE_CHECKING:
     from torch import nn
+    from torch.nn.modules.conv import _ConvNd
 
     from frugalml.train.data import TrainData
     from frugalml.train.loop import FitHistory
@@ -164,12 +165,13 @@ class Technique(ParamsMixin, ABC):
         from frugalml.train.loop import fit
 
         history = fit(model, data, **kwargs)
-        logger.debug("%s: trained %d epochs in %.2f s", self.name, history.epochs_run,
-                     history.duration_s)
+        logger.debug(
+            "%s: trained %d epochs in %.2f s", self.name, history.epochs_run, history.duration_s
+        )
         return history
 
 
-def weight_layers(model: nn.Module) -> list[nn.Module]:
+def weight_layers(model: nn.Module) -> list[nn.Linear | _ConvNd]:
     """The Linear and Conv1d/2d/3d modules of ``model`` (the layers whose weights reduce)."""
     torch = require("torch", "frugalml.reduce")
     kinds = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)

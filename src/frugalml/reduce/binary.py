@@ -99,29 +99,31 @@ class BinaryConnect(Technique):
             raise self._fail(
                 f"the model has no Linear or Conv layer to binarise (layers={self.layers!r})"
             )
-        bounds = []
+        real_weights: list[tuple[Any, float]] = []  # (real-valued weight, H) per layer
         for layer in layers:
             h = _glorot_bound(layer.weight) if self.scale == "glorot" else 1.0
-            bounds.append(h)
             with torch.no_grad():
                 layer.weight.clamp_(-h, h)
+            real_weights.append((layer.weight, h))
             parametrize.register_parametrization(
                 layer, "weight", _binarize(h, stochastic=self.mode == "stochastic")
             )
 
         def clip(_: nn.Module) -> None:
             with torch.no_grad():
-                for layer, h in zip(layers, bounds):
-                    layer.parametrizations.weight.original.clamp_(-h, h)
+                for weight, h in real_weights:
+                    weight.clamp_(-h, h)
 
-        self.epochs_run_ = self._fit(model, data, epochs=self.epochs, lr=self.lr, after_step=clip).epochs_run
+        self.epochs_run_ = self._fit(
+            model, data, epochs=self.epochs, lr=self.lr, after_step=clip
+        ).epochs_run
         model.eval()  # deterministic binarisation is what gets baked in
         for layer in layers:
             parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
         self._measure(model, layers)
         return model
 
-    def _measure(self, model: nn.Module, layers: list[nn.Module]) -> None:
+    def _measure(self, model: nn.Module, layers: list[Any]) -> None:
         binary = {id(m.weight) for m in layers}
         n_binary = sum(m.weight.numel() for m in layers)
         other_bytes = sum(
@@ -136,7 +138,7 @@ class BinaryConnect(Technique):
 
 
 def _glorot_bound(weight: Any) -> float:
-    """``sqrt(1.5 / (fan_in + fan_out))`` with the receptive field counted, as in the paper's code."""
+    """``sqrt(1.5 / (fan_in + fan_out))``, receptive field counted, as in the paper's code."""
     receptive = int(weight[0, 0].numel()) if weight.dim() > 2 else 1
     fan_in = weight.shape[1] * receptive
     fan_out = weight.shape[0] * receptive
@@ -145,7 +147,8 @@ def _glorot_bound(weight: Any) -> float:
 
 def _binarize(h: float, *, stochastic: bool) -> nn.Module:
     """Parametrization: binary weights forward, straight-through gradient to the real ones."""
-    torch = require("torch", "binary-connect")
+    require("torch", "binary-connect")
+    import torch
 
     class Binarize(torch.nn.Module):
         def forward(self, w: Any) -> Any:
@@ -154,6 +157,7 @@ def _binarize(h: float, *, stochastic: bool) -> nn.Module:
                 wb = torch.where(torch.rand_like(w) < p, h, -h)
             else:
                 wb = torch.where(w >= 0, h, -h)
-            return w + (wb - w).detach()
+            # exactly wb in value (w - w.detach() is 0), identity gradient to w
+            return wb + (w - w.detach())
 
     return Binarize()

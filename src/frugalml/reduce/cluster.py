@@ -129,7 +129,7 @@ class WeightCluster(Technique):
             torch.as_tensor(labels, dtype=torch.int64),
         )
 
-    def _measure(self, model: nn.Module, layers: list[nn.Module]) -> None:
+    def _measure(self, model: nn.Module, layers: list[Any]) -> None:
         clustered = {id(m.weight) for m in layers}
         index_bits = 0
         codebook_bits = 0
@@ -147,7 +147,9 @@ class WeightCluster(Technique):
             for t in [*model.parameters(), *model.buffers()]
             if id(t) not in clustered
         )
-        dense_bytes = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+        dense_bytes = sum(
+            t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]
+        )
         self.n_clusters_ = max_unique
         self.clustered_layers_ = len(layers)
         self.bits_per_weight_ = (index_bits + codebook_bits) / n_weights
@@ -162,7 +164,8 @@ def _shared_weights(centroids: Any, labels: Any, shape: Any) -> nn.Module:
     Autograd sums the gradients of all weights sharing a centroid into that centroid,
     the shared-gradient update of Deep Compression.
     """
-    torch = require("torch", "weight-cluster")
+    require("torch", "weight-cluster")
+    import torch
 
     class SharedWeights(torch.nn.Module):
         def __init__(self) -> None:
@@ -171,6 +174,7 @@ def _shared_weights(centroids: Any, labels: Any, shape: Any) -> nn.Module:
             self.register_buffer("labels", labels.reshape(shape))
 
         def forward(self, weight: Any) -> Any:
-            return self.centroids[self.labels]
+            labels: Any = self.labels
+            return self.centroids[labels]
 
     return SharedWeights()

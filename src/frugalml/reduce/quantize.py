@@ -98,6 +98,8 @@ def _quiet_ao() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"(?s).*torch\.ao\.quantization is deprecated")
         warnings.filterwarnings("ignore", message=r"(?s)torch\.quantize_per_tensor.*deprecated")
+        # the default x86 qconfig still passes reduce_range; its notice is for PyTorch itself
+        warnings.filterwarnings("ignore", message=r"(?s)Please use quant_min and quant_max")
         yield
 
 
@@ -123,7 +125,9 @@ class TorchAOEagerBackend(QuantBackend):
     def _engine(self) -> str:
         torch = require("torch", "int8 quantisation")
         supported = list(torch.backends.quantized.supported_engines)
-        engine = self.engine or next((e for e in ("x86", "fbgemm", "qnnpack") if e in supported), "")
+        engine = self.engine or next(
+            (e for e in ("x86", "fbgemm", "qnnpack") if e in supported), ""
+        )
         check_choice("TorchAOEagerBackend", "engine", engine, supported)
         if torch.backends.quantized.engine != engine:
             logger.info("setting torch.backends.quantized.engine = %r", engine)
@@ -234,7 +238,7 @@ class _QuantTechnique(Technique):
         torch = require("torch", self.name)
         try:
             with torch.inference_mode(), _quiet_ao():
-                out = model(data.example_input(2))
+                model(data.example_input(2))
         except Exception as e:
             raise self._fail(
                 f"the {stage} model cannot run on backend {self.backend!r}",
@@ -312,7 +316,13 @@ class Int8Static(_QuantTechnique):
         self.backend = backend
 
     def _check_params(self) -> None:
-        check_number(type(self).__name__, "calibration_batches", self.calibration_batches, low=1, integer=True)
+        check_number(
+            type(self).__name__,
+            "calibration_batches",
+            self.calibration_batches,
+            low=1,
+            integer=True,
+        )
         self._check_backend()
 
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
@@ -355,7 +365,9 @@ class QAT(_QuantTechnique):
     kind: ClassVar[str] = "compress"
     paper: ClassVar[str] = _JACOB
 
-    def __init__(self, fine_tune_epochs: int = 3, lr: float | None = None, backend: str = "torch-ao") -> None:
+    def __init__(
+        self, fine_tune_epochs: int = 3, lr: float | None = None, backend: str = "torch-ao"
+    ) -> None:
         self.fine_tune_epochs = fine_tune_epochs
         self.lr = lr
         self.backend = backend
@@ -370,7 +382,9 @@ class QAT(_QuantTechnique):
         try:
             prepared = backend.prepare_qat(model)
             with _quiet_ao():
-                self.epochs_run_ = self._fit(prepared, data, epochs=self.fine_tune_epochs, lr=self.lr).epochs_run
+                self.epochs_run_ = self._fit(
+                    prepared, data, epochs=self.fine_tune_epochs, lr=self.lr
+                ).epochs_run
             out = backend.convert(prepared)
         except Exception as e:
             raise self._fail("quantisation-aware training raised", e) from e
@@ -419,7 +433,11 @@ class BF16(_Cast):
     dtype: ClassVar[str] = "bfloat16"
 
     def __init__(
-        self, train: bool = False, fine_tune_epochs: int = 1, lr: float | None = None, backend: str = "torch-ao"
+        self,
+        train: bool = False,
+        fine_tune_epochs: int = 1,
+        lr: float | None = None,
+        backend: str = "torch-ao",
     ) -> None:
         self.train = train
         self.fine_tune_epochs = fine_tune_epochs
@@ -488,6 +506,9 @@ def _count_int8(model: Any) -> int:
     return sum(
         1
         for m in model.modules()
-        if type(m).__module__.startswith(("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized"))
+        if type(m).__module__.startswith(
+            ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized")
+        )
         and type(m).__name__ not in ("Quantize", "DeQuantize")
+        and "PackedParams" not in type(m).__name__
     )

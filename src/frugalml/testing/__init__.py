@@ -20,6 +20,8 @@ from frugalml.testing._sensors import NullSensor, ScriptedSensor
 __all__ = [
     "ConstantPowerSensor",
     "FakeAMDSMI",
+    "FakeAmdGpu",
+    "FakeGPU",
     "FakeNVML",
     "FakePowercap",
     "NullSensor",
@@ -28,7 +30,12 @@ __all__ = [
     "make_powercap_tree",
 ]
 
-_LAZY = {"FakeNVML": "frugalml.testing._nvml", "FakeAMDSMI": "frugalml.testing._amdsmi"}
+_LAZY = {
+    "FakeNVML": "frugalml.testing._nvml",
+    "FakeGPU": "frugalml.testing._nvml",
+    "FakeAMDSMI": "frugalml.testing._amdsmi",
+    "FakeAmdGpu": "frugalml.testing._amdsmi",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -103,10 +103,10 @@ class TrainData:
         """
         torch = require("torch", "frugalml.train.TrainData")
 
-        def x(a: Any) -> torch.Tensor:
+        def x(a: Any) -> Any:
             return torch.as_tensor(a, dtype=torch.float32)
 
-        def y(a: Any) -> torch.Tensor:
+        def y(a: Any) -> Any:
             return torch.as_tensor(a, dtype=torch.int64)
 
         return cls(x(X_train), y(y_train), x(X_val), y(y_val), **recipe)
@@ -114,7 +114,9 @@ class TrainData:
     @property
     def n_classes(self) -> int:
         """Number of classes: one more than the largest label seen in either split."""
-        return int(max(int(self.y_train.max()), int(self.y_val.max()) if len(self.y_val) else 0)) + 1
+        return (
+            int(max(int(self.y_train.max()), int(self.y_val.max()) if len(self.y_val) else 0)) + 1
+        )
 
     @property
     def input_shape(self) -> tuple[int, ...]:

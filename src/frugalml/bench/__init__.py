@@ -1,0 +1,7 @@
+"""The bench: what each technique saves, measured on bundled data (``frugal bench``)."""
+
+from frugalml.bench.harness import SUITES, available_techniques, run_bench
+from frugalml.bench.results import ROW_KEYS, SCHEMA, load_results
+from frugalml.bench.tasks import TASKS, Task, get_task
+
+__all__ = ["ROW_KEYS", "SCHEMA", "SUITES", "TASKS", "Task", "available_techniques", "get_task", "load_results", "run_bench"]

@@ -1,0 +1,294 @@
+"""The bench harness: train each task's baseline, apply every requested technique, measure all
+rows the same way, and write ``results.json`` as it goes.
+
+A technique's whole cost is charged to it: ``Technique.apply`` runs every fine-tuning round,
+calibration pass or student training inside one tracked segment. Compression techniques start
+from the baseline trained in the same repeat; that shared cost is reported both ways
+(``train_energy_j`` is the technique's own, ``train_energy_j_total`` adds the baseline's).
+A technique that fails is recorded as failed with its reason; the bench goes on.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from frugalml._lazy import require
+from frugalml._params import check_choice, check_number, unknown_name
+from frugalml.bench.measure_model import inference_energy, latency_ms, model_facts
+from frugalml.bench.results import SCHEMA, finish_row, write_results
+from frugalml.bench.tasks import Task, get_task
+
+__all__ = ["SUITES", "BenchConfig", "available_techniques", "run_bench"]
+
+log = logging.getLogger(__name__)
+
+LATENCY_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Suite:
+    repeats: int
+    infer_seconds: float
+    tasks: tuple[str, ...]
+    techniques: tuple[str, ...] | None  # None: every registered technique
+
+
+SUITES = {
+    "quick": Suite(1, 0.3, ("digits-mlp", "digits-cnn", "breast-cancer-mlp", "iris-mlp"), None),
+    "full": Suite(3, 1.0, ("digits-mlp", "digits-cnn", "breast-cancer-mlp", "iris-mlp"), None),
+}
+
+
+def available_techniques() -> dict[str, Any]:
+    """Technique name -> class, from every stage that registers bench techniques."""
+    from frugalml.reduce import REGISTRY
+
+    return dict(REGISTRY)
+
+
+@dataclass
+class BenchConfig:
+    suite: str = "quick"
+    tasks: Sequence[str] | None = None
+    techniques: Sequence[str] | None = None
+    repeats: int | None = None
+    seed: int = 0
+    out_dir: str | Path | None = None
+    db: str | bool | None = None
+    region: str | None = None
+    pue: float | str | None = None
+    technique_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def resolve(self) -> tuple[Suite, list[Task], list[str], int]:
+        check_choice("frugal bench", "suite", self.suite, SUITES)
+        suite = SUITES[self.suite]
+        tasks = [get_task(t) for t in (self.tasks or suite.tasks)]
+        registry = available_techniques()
+        names = list(self.techniques) if self.techniques is not None else list(suite.techniques or registry)
+        for name in names:
+            if name not in registry:
+                raise unknown_name("technique", name, registry)
+        repeats = suite.repeats if self.repeats is None else self.repeats
+        check_number("frugal bench", "repeats", repeats, low=1, integer=True)
+        check_number("frugal bench", "seed", self.seed, low=0, integer=True)
+        return suite, tasks, names, repeats
+
+
+def run_bench(
+    tasks: Sequence[str] | None = None,
+    techniques: Sequence[str] | None = None,
+    *,
+    suite: str = "quick",
+    repeats: int | None = None,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    db: str | bool | None = None,
+    region: str | None = None,
+    pue: float | str | None = None,
+    technique_params: dict[str, dict[str, Any]] | None = None,
+    threads: int | None = 1,
+    on_row: Callable[[str, str, dict[str, Any]], None] | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Run the bench; return the results dict (and write ``out_dir/results.json``).
+
+    Args:
+        tasks: task names (default: the suite's).
+        techniques: technique names (default: every registered one).
+        suite: ``"quick"`` (1 repeat) or ``"full"`` (3 repeats, longer energy windows).
+        repeats: override the suite's repeats.
+        seed: training seed of the first repeat (repeat r uses ``seed + r``).
+        out_dir: where ``results.json`` goes (rewritten after every row).
+        db: registry for the tracked runs (``False``: none).
+        region, pue: carbon settings, as for the tracker.
+        technique_params: per technique name, parameters overriding its defaults.
+        threads: torch intra-op threads during the bench (restored after). 1 by default: these
+            small models gain nothing from more, and spinning threads waste energy; None keeps
+            torch's setting.
+        on_row: called as ``on_row(task, row_name, row)`` when a row is complete.
+        progress: a ``rich.progress.Progress`` to report on (optional).
+
+    Example:
+        >>> results = run_bench(["iris-mlp"], ["int8-dynamic"], db=False)  # doctest: +SKIP
+        >>> results["tasks"]["iris-mlp"]["techniques"]["int8-dynamic"]["accuracy"]  # doctest: +SKIP
+    """
+    torch = require("torch", "frugal bench")
+    if threads is not None:
+        check_number("frugal bench", "threads", threads, low=1, integer=True)
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return run_bench(tasks, techniques, suite=suite, repeats=repeats, seed=seed, out_dir=out_dir, db=db,
+                             region=region, pue=pue, technique_params=technique_params, threads=None,
+                             on_row=on_row, progress=progress)
+        finally:
+            torch.set_num_threads(previous_threads)
+    cfg = BenchConfig(suite, tasks, techniques, repeats, seed, out_dir, db, region, pue, technique_params or {})
+    suite_cfg, task_list, names, n_repeats = cfg.resolve()
+    from frugalml.measure.hardware import machine_hardware
+    from frugalml.measure.tracker import Tracker
+
+    # Validates region / PUE / db before any work, and gives the carbon settings.
+    probe = Tracker("bench", db=db, region=region, pue=pue, handle_signals=False)
+    started = time.time()
+    machine = machine_hardware()
+    machine.update(torch_version=torch.__version__, torch_threads=torch.get_num_threads())
+    results: dict[str, Any] = {
+        "schema": SCHEMA,
+        "machine": machine,
+        "config": {
+            "suite": suite, "tasks": [t.name for t in task_list], "techniques": names,
+            "repeats": n_repeats, "seed": seed, "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
+            "duration_s": 0.0, "region": probe._region.code, "intensity_g_per_kwh": probe._region.intensity_g_per_kwh,
+            "pue": probe._pue, "latency_batch": LATENCY_BATCH, "infer_min_seconds": suite_cfg.infer_seconds,
+            "technique_params": cfg.technique_params, "energy_method": None,
+        },
+        "tasks": {},
+    }
+    bench_id = f"{int(started)}"
+    unit = progress.add_task("bench", total=len(task_list) * n_repeats * (1 + len(names))) if progress else None
+
+    def tracker_args(task: str, row: str, phase: str) -> dict[str, Any]:
+        return dict(name=f"bench:{task}:{row}:{phase}", db=db, region=region, pue=pue, handle_signals=False,
+                    tags={"bench": bench_id, "task": task, "technique": row, "phase": phase})
+
+    for task in task_list:
+        task_result: dict[str, Any] = {"task": task.describe(), "baseline": None, "techniques": {}}
+        results["tasks"][task.name] = task_result
+        runs: dict[str, list[dict[str, Any]]] = {"baseline": [], **{n: [] for n in names}}
+        for r in range(n_repeats):
+            data, X_test, y_test = task.train_data(seed + r)
+            _advance(progress, unit, f"{task.name}: baseline (repeat {r + 1}/{n_repeats})", 0)
+            baseline, base_run = _train_baseline(task, data, X_test, y_test, seed + r,
+                                                 tracker_args(task.name, "baseline", "train"))
+            if r == 0:
+                base_run.update(_measure(baseline, X_test, suite_cfg.infer_seconds,
+                                         tracker_args(task.name, "baseline", "infer")))
+            runs["baseline"].append(base_run)
+            _advance(progress, unit, f"{task.name}: baseline", 1)
+            for name in names:
+                _advance(progress, unit, f"{task.name}: {name} (repeat {r + 1}/{n_repeats})", 0)
+                params = cfg.technique_params.get(name, {})
+                runs[name].append(_run_technique(name, params, baseline, data, X_test, y_test, seed + r,
+                                                 measure=r == 0, infer_seconds=suite_cfg.infer_seconds,
+                                                 tracker_args=lambda ph, n=name: tracker_args(task.name, n, ph)))
+                _advance(progress, unit, f"{task.name}: {name}", 1)
+        base_row = finish_row("baseline", runs["baseline"], None, {})
+        task_result["baseline"] = base_row
+        if on_row:
+            on_row(task.name, "baseline", base_row)
+        for name in names:
+            row = finish_row(name, runs[name], base_row, cfg.technique_params.get(name, {}))
+            task_result["techniques"][name] = row
+            if on_row:
+                on_row(task.name, name, row)
+        results["config"]["duration_s"] = time.time() - started
+        results["config"]["energy_method"] = base_row.get("energy_method")
+        if out_dir is not None:
+            write_results(out_dir, results)
+    results["config"]["duration_s"] = time.time() - started
+    if out_dir is not None:
+        write_results(out_dir, results)
+    return results
+
+
+def _advance(progress: Any, unit: Any, description: str, n: int) -> None:
+    if progress is not None and unit is not None:
+        progress.update(unit, description=description, advance=n)
+
+
+def _train_baseline(task: Task, data: Any, X_test: Any, y_test: Any, seed: int,
+                    tracker_args: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Train the baseline under the tracker, recording accuracy vs cumulative energy per epoch."""
+    torch = require("torch", "frugal bench")
+    from frugalml.measure.tracker import Tracker
+    from frugalml.train.loop import EpochEnd, evaluate, fit
+
+    torch.manual_seed(seed)
+    model = task.make_model()
+    curve: list[list[float]] = []
+    tracker = Tracker(**tracker_args)
+
+    def on_epoch(end: EpochEnd) -> None:
+        energy = tracker.sample().energy_j["total"]  # before evaluating: eval is not training
+        acc = evaluate(end.model, X_test, y_test)
+        end.model.train()
+        curve.append([energy, acc])
+        tracker.run.log_metric("accuracy", acc, step=end.epoch)  # type: ignore[union-attr]
+
+    t0 = time.perf_counter()
+    with tracker as run:
+        fit(model, data, callbacks=[on_epoch])
+        accuracy = evaluate(model, X_test, y_test)
+        run.log_metric("accuracy", accuracy, step=data.epochs)
+    return model, {
+        "accuracy": accuracy,
+        "train_energy_j": run.energy_j["total"],
+        "train_time_s": time.perf_counter() - t0,
+        "co2e_g": run.co2e_g,
+        "energy_method": run.energy_method,
+        "run_ids": [run.id],
+        "curve": curve,
+    }
+
+
+def _run_technique(name: str, params: dict[str, Any], baseline: Any, data: Any, X_test: Any, y_test: Any,
+                   seed: int, *, measure: bool, infer_seconds: float,
+                   tracker_args: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    torch = require("torch", "frugal bench")
+    from frugalml.measure.tracker import Tracker
+    from frugalml.reduce import get_technique
+    from frugalml.train.loop import evaluate
+
+    try:
+        technique = get_technique(name, **params)
+        torch.manual_seed(seed)
+        start_from = copy.deepcopy(baseline) if technique.kind == "compress" else data.make_model()
+        t0 = time.perf_counter()
+        with Tracker(**tracker_args("train")) as run:
+            model = technique.apply(start_from, data)
+            accuracy = evaluate(model, X_test, y_test)
+            run.log_metric("accuracy", accuracy)
+        out: dict[str, Any] = {
+            "accuracy": accuracy,
+            "train_energy_j": run.energy_j["total"],
+            "train_time_s": time.perf_counter() - t0,
+            "co2e_g": run.co2e_g,
+            "energy_method": run.energy_method,
+            "run_ids": [run.id],
+            "kind": technique.kind,
+            "config": technique.get_params(),
+            "extra": technique.report(),
+        }
+        if measure:
+            out.update(_measure(model, X_test, infer_seconds, tracker_args("infer")))
+        return out
+    except Exception as e:  # reported in the row; the bench goes on
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        log.warning("technique %s failed: %s", name, first)
+        return {"failed": f"{type(e).__name__}: {first}" if not first.startswith(name) else first}
+
+
+def _measure(model: Any, X_test: Any, infer_seconds: float, tracker_args: dict[str, Any]) -> dict[str, Any]:
+    facts = model_facts(model, X_test)
+    e_1k, method, run_id = inference_energy(model, X_test, LATENCY_BATCH, min_seconds=infer_seconds,
+                                            tracker_args=tracker_args)
+    return {
+        "infer_energy_j_per_1k": e_1k,
+        "infer_run_id": run_id,
+        "latency_ms": {"batch_1": latency_ms(model, X_test, 1),
+                       f"batch_{LATENCY_BATCH}": latency_ms(model, X_test, LATENCY_BATCH)},
+        "params": facts.params,
+        "params_nonzero": facts.params_nonzero,
+        "size_bytes": facts.size_bytes,
+        "macs": facts.macs,
+        "flops": facts.flops,
+        "flops_effective": facts.flops_effective,
+    }

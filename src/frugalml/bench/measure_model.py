@@ -1,0 +1,86 @@
+"""Measure one trained model the same way for every row: accuracy, latency, inference energy,
+size and operation counts.
+
+Latency is the median of timed forward passes after warm-up (batch 1 and a stated larger
+batch). Inference energy per 1,000 samples is measured with the tracker over repeated passes
+on the test split at the larger batch, for at least ``min_seconds`` so that the start and stop
+readings bracket a meaningful amount of work.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from frugalml._lazy import require
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["ModelFacts", "inference_energy", "latency_ms", "model_facts"]
+
+
+@dataclass
+class ModelFacts:
+    """What the row reports about a model's size and cost (per sample, batch 1 forward)."""
+
+    params: int
+    params_nonzero: int
+    size_bytes: int
+    macs: int
+    flops: int
+    flops_effective: int
+
+
+def model_facts(model: nn.Module, example: torch.Tensor) -> ModelFacts:
+    """Parameters, saved size and MACs/FLOPs of ``model`` on one sample (frugalml.profile)."""
+    from frugalml.profiler import profile
+
+    p = profile(model, (example[:1],))
+    return ModelFacts(
+        params=int(p.params),
+        params_nonzero=int(p.params_nonzero),
+        size_bytes=int(p.state_dict_bytes),
+        macs=int(p.macs),
+        flops=int(p.flops),
+        flops_effective=int(p.flops_effective),
+    )
+
+
+def latency_ms(model: nn.Module, X: torch.Tensor, batch: int, *, budget_s: float = 0.3,
+               max_runs: int = 200, warmup: int = 3) -> float:
+    """Median wall time (ms) of one forward pass on ``batch`` samples, under no_grad."""
+    torch = require("torch", "bench latency")
+    reps = -(-batch // len(X))
+    xb = X.repeat(reps, *[1] * (X.dim() - 1))[:batch] if batch > len(X) else X[:batch]
+    times: list[float] = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(xb)
+        start = time.perf_counter()
+        while len(times) < max_runs and (len(times) < 5 or time.perf_counter() - start < budget_s):
+            t = time.perf_counter()
+            model(xb)
+            times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def inference_energy(model: nn.Module, X: torch.Tensor, batch: int, *, min_seconds: float,
+                     tracker_args: dict[str, Any]) -> tuple[float, str, str]:
+    """Energy (J) per 1,000 samples over repeated passes on ``X``; returns (J/1k, method, run id)."""
+    torch = require("torch", "bench inference energy")
+    from frugalml.measure.tracker import Tracker
+
+    samples = 0
+    with torch.inference_mode():
+        model(X[:batch])  # warm-up outside the measurement
+        with Tracker(**tracker_args) as run:
+            start = time.perf_counter()
+            while samples == 0 or time.perf_counter() - start < min_seconds:
+                for i in range(0, len(X), batch):
+                    model(X[i : i + batch])
+                samples += len(X)
+    return run.energy_j["total"] / samples * 1000, run.energy_method, run.id

@@ -1,0 +1,124 @@
+"""Bench rows and ``results.json``: every key in every row, ratios against the baseline.
+
+Numbers are means over repeats, with ``*_std`` beside them; a failed row keeps every key (null
+where nothing was measured) and says why in ``reason``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from frugalml.errors import InputError
+
+__all__ = ["ROW_KEYS", "SCHEMA", "finish_row", "load_results", "write_results"]
+
+SCHEMA = "frugalml.bench/1"
+ROW_KEYS = (
+    "name", "status", "reason", "kind", "config", "accuracy", "accuracy_std", "accuracy_values",
+    "train_energy_j", "train_energy_j_std", "train_energy_j_total", "train_energy_includes", "train_time_s",
+    "infer_energy_j_per_1k", "latency_ms", "params", "params_nonzero", "size_bytes", "macs", "flops",
+    "flops_effective", "energy_method", "co2e_g", "run_ids", "ratios", "extra", "curve",
+)
+MEASURED = ("params", "params_nonzero", "size_bytes", "macs", "flops", "flops_effective", "infer_energy_j_per_1k")
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def _std(values: list[float]) -> float | None:
+    return statistics.stdev(values) if len(values) > 1 else (0.0 if values else None)
+
+
+def finish_row(name: str, repeats: list[dict[str, Any]], baseline: dict[str, Any] | None,
+               params: dict[str, Any]) -> dict[str, Any]:
+    """Aggregate the per-repeat measurements of one row into the results row."""
+    ok = [r for r in repeats if "failed" not in r]
+    failed = [r["failed"] for r in repeats if "failed" in r]
+    row: dict[str, Any] = dict.fromkeys(ROW_KEYS)
+    row.update(name=name, status="ok" if ok and not failed else "failed",
+               reason=failed[0] if failed else None, config=ok[0].get("config", params) if ok else params,
+               kind=ok[0].get("kind", "baseline") if ok else None, extra=ok[0].get("extra", {}) if ok else {},
+               run_ids=[i for r in ok for i in r["run_ids"]], ratios={})
+    if not ok:
+        return row
+    acc = [r["accuracy"] for r in ok]
+    energy = [r["train_energy_j"] for r in ok]
+    row.update(
+        accuracy=_mean(acc), accuracy_std=_std(acc), accuracy_values=acc,
+        train_energy_j=_mean(energy), train_energy_j_std=_std(energy),
+        train_time_s=_mean([r["train_time_s"] for r in ok]),
+        co2e_g=_mean([r["co2e_g"] for r in ok]), energy_method=ok[0]["energy_method"],
+    )
+    first = ok[0]
+    for key in (*MEASURED, "latency_ms"):
+        row[key] = first.get(key)
+    if first.get("infer_run_id"):
+        row["run_ids"].append(first["infer_run_id"])
+    if baseline is None:
+        row.update(kind="baseline", curve=first.get("curve"), train_energy_j_total=row["train_energy_j"],
+                   train_energy_includes="training the baseline from scratch")
+    elif row["kind"] == "compress":
+        row.update(train_energy_j_total=row["train_energy_j"] + (baseline["train_energy_j"] or 0.0),
+                   train_energy_includes="train_energy_j: the technique's own work on the trained baseline "
+                   "(fine-tuning, calibration, student training); train_energy_j_total adds the baseline's "
+                   "training, shared by every compression technique of the task")
+    else:
+        row.update(train_energy_j_total=row["train_energy_j"],
+                   train_energy_includes="training from scratch with the technique")
+    row["ratios"] = ratios(row, baseline or row)
+    return row
+
+
+def ratios(row: dict[str, Any], base: dict[str, Any]) -> dict[str, float | None]:
+    """Technique / baseline for every cost; accuracy as a difference in points."""
+
+    def ratio(a: Any, b: Any) -> float | None:
+        if a is None or b is None or not b or (isinstance(b, float) and math.isnan(b)):
+            return None
+        return a / b
+
+    out: dict[str, float | None] = {
+        "accuracy_delta_pt": None if row["accuracy"] is None or base["accuracy"] is None
+        else (row["accuracy"] - base["accuracy"]) * 100,
+        "train_energy": ratio(row["train_energy_j"], base["train_energy_j"]),
+        "train_energy_total": ratio(row["train_energy_j_total"], base["train_energy_j"]),
+        "train_time": ratio(row["train_time_s"], base["train_time_s"]),
+        "infer_energy_per_1k": ratio(row["infer_energy_j_per_1k"], base["infer_energy_j_per_1k"]),
+    }
+    lat, blat = row.get("latency_ms") or {}, base.get("latency_ms") or {}
+    for key in lat:
+        out[f"latency_{key}"] = ratio(lat.get(key), blat.get(key))
+    for key in ("params", "params_nonzero", "size_bytes", "macs", "flops_effective"):
+        out[key] = ratio(row[key], base[key])
+    return out
+
+
+def write_results(out_dir: str | Path, results: dict[str, Any]) -> Path:
+    """Write ``out_dir/results.json`` atomically."""
+    from frugalml.measure.sinks import write_json_atomic
+
+    path = Path(out_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path / "results.json", results)
+    return path / "results.json"
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read a ``results.json`` (or the one in a folder), checking its schema."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise InputError(f"No bench results at {p}. Run `frugal bench --out {p.parent}` first.") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"Cannot read bench results {p}: {e}. Re-run `frugal bench`.") from e
+    if data.get("schema") != SCHEMA:
+        raise InputError(f"{p} is not a frugalml bench results file (schema {data.get('schema')!r}).")
+    return data

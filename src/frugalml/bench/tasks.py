@@ -1,0 +1,167 @@
+"""Built-in bench tasks: bundled scikit-learn data, a fixed split and seed, a baseline recipe.
+
+Each task is one :class:`Task` value: where its data comes from, how it is split, which model
+it trains and with which recipe. Adding a task is adding one entry to ``TASKS`` (a loader of
+NumPy arrays and a model factory). Splits are stratified: 60 % train, 15 % validation, 25 %
+test, fixed by the task's ``split_seed`` whatever the bench ``--seed`` (which seeds training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from frugalml._lazy import require
+from frugalml._params import unknown_name
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import nn
+
+    from frugalml.train.data import TrainData
+
+__all__ = ["TASKS", "Split", "Task", "get_task"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """NumPy arrays of one task: train / validation / test."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+@dataclass(frozen=True)
+class Task:
+    """A bench task.
+
+    Attributes:
+        name: kebab-case name used on the command line.
+        dataset: where the data comes from (bundled scikit-learn set or generator).
+        model_desc: the baseline architecture in words.
+        load: returns features ``X`` (float) and labels ``y`` (int) for the whole dataset.
+        make_model: ``make_model(width=1.0) -> nn.Module``, the baseline architecture.
+        input_shape: shape of one sample as the model takes it (e.g. ``(64,)``, ``(1, 8, 8)``).
+        epochs, batch_size, lr, optimizer: the baseline recipe.
+        split_seed: seed of the fixed train/val/test split.
+        kind: ``"mlp"`` or ``"cnn"`` (which techniques apply by default).
+    """
+
+    name: str
+    dataset: str
+    model_desc: str
+    load: Callable[[], tuple[np.ndarray, np.ndarray]]
+    make_model: Callable[..., nn.Module]
+    input_shape: tuple[int, ...]
+    epochs: int
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    split_seed: int = 0
+    kind: str = "mlp"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def split(self) -> Split:
+        """The fixed, stratified 60/15/25 split, standardised on the training part."""
+        model_selection = require("sklearn.model_selection", "bench tasks")
+        X, y = self.load()
+        X_rest, X_test, y_rest, y_test = model_selection.train_test_split(
+            X, y, test_size=0.25, random_state=self.split_seed, stratify=y
+        )
+        X_train, X_val, y_train, y_val = model_selection.train_test_split(
+            X_rest, y_rest, test_size=0.2, random_state=self.split_seed, stratify=y_rest
+        )
+        mean = X_train.mean(axis=0)
+        std = X_train.std(axis=0) + 1e-8
+        shape = (-1, *self.input_shape)
+        return Split(
+            ((X_train - mean) / std).reshape(shape), y_train,
+            ((X_val - mean) / std).reshape(shape), y_val,
+            ((X_test - mean) / std).reshape(shape), y_test,
+        )
+
+    def train_data(self, seed: int = 0) -> tuple[TrainData, Any, Any]:
+        """TrainData (train + validation, the recipe, the model factory) and test tensors."""
+        torch = require("torch", "bench tasks")
+        from frugalml.train.data import TrainData
+
+        s = self.split()
+        data = TrainData.from_arrays(
+            s.X_train, s.y_train, s.X_val, s.y_val,
+            make_model=self.make_model, batch_size=self.batch_size, epochs=self.epochs,
+            lr=self.lr, optimizer=self.optimizer, seed=seed,
+        )
+        X_test = torch.as_tensor(s.X_test, dtype=torch.float32)
+        y_test = torch.as_tensor(s.y_test, dtype=torch.int64)
+        return data, X_test, y_test
+
+    def describe(self) -> dict[str, Any]:
+        s = self.split()
+        return {
+            "name": self.name,
+            "dataset": self.dataset,
+            "model": self.model_desc,
+            "input_shape": list(self.input_shape),
+            "n_train": int(len(s.y_train)),
+            "n_val": int(len(s.y_val)),
+            "n_test": int(len(s.y_test)),
+            "n_classes": int(max(s.y_train.max(), s.y_test.max()) + 1),
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "optimizer": self.optimizer,
+            "split": "stratified 60/15/25 train/val/test, split_seed " + str(self.split_seed),
+        }
+
+
+def _sk(name: str) -> Callable[[], tuple[Any, Any]]:
+    def load() -> tuple[Any, Any]:
+        datasets = require("sklearn.datasets", "bench tasks")
+        X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+        return X.astype("float32"), y.astype("int64")
+
+    return load
+
+
+def _mlp(in_features: int, hidden: int, n_classes: int, depth: int) -> Callable[..., nn.Module]:
+    def make(width: float = 1.0) -> nn.Module:
+        from frugalml.train.models import mlp
+
+        return mlp(in_features, hidden, n_classes, depth, width=width)
+
+    return make
+
+
+def _cnn(width: float = 1.0) -> nn.Module:
+    from frugalml.train.models import small_cnn
+
+    return small_cnn(1, 10, (32, 64, 128), width=width)
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task("digits-mlp", "scikit-learn digits (1,797 8x8 images, 10 classes)",
+             "MLP 64-512-512-10 (ReLU)", _sk("digits"), _mlp(64, 512, 10, 2), (64,), epochs=30),
+        Task("digits-cnn", "scikit-learn digits as 1x8x8 images",
+             "CNN conv3x3 32-64(pool)-128, BN, global avg pool, linear", _sk("digits"), _cnn,
+             (1, 8, 8), epochs=15, kind="cnn"),
+        Task("breast-cancer-mlp", "scikit-learn breast_cancer (569 samples, 30 features, 2 classes)",
+             "MLP 30-128-128-2 (ReLU)", _sk("breast_cancer"), _mlp(30, 128, 2, 2), (30,), epochs=40,
+             batch_size=32),
+        Task("iris-mlp", "scikit-learn iris (150 samples, 4 features, 3 classes)",
+             "MLP 4-64-64-3 (ReLU)", _sk("iris"), _mlp(4, 64, 3, 2), (4,), epochs=100, batch_size=16),
+    )
+}
+
+
+def get_task(name: str) -> Task:
+    """The task registered as ``name``; unknown names list the valid ones."""
+    if name not in TASKS:
+        raise unknown_name("task", name, TASKS, hint="List them with: frugal bench --help")
+    return TASKS[name]

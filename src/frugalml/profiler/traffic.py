@@ -1,0 +1,95 @@
+"""Bytes moved and weight tracking: which operands are weights, how dense they are.
+
+Bytes moved is an estimate of memory traffic for unfused execution: every operator that
+is not a view or an allocation reads each tensor argument once and writes each output
+once. A broadcast dimension (stride 0) counts once, since it is not read again from
+memory. Reads of weights (parameters, buffers and tensors computed only from them, such
+as the ``weight_orig * weight_mask`` of ``torch.nn.utils.prune``) are also reported
+apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+
+__all__ = ["WeightSet", "dtype_name", "iter_tensors", "tensor_bytes"]
+
+
+def dtype_name(t: torch.Tensor) -> str:
+    """``"float32"`` for a float32 tensor."""
+    return str(t.dtype).removeprefix("torch.")
+
+
+def tensor_bytes(t: torch.Tensor) -> int:
+    """Bytes a strided tensor spans in memory; stride-0 (broadcast) dimensions count once."""
+    if t.layout != torch.strided:
+        return int(t.numel() * t.element_size())
+    elements = 1
+    for size, stride in zip(t.shape, t.stride()):
+        if stride != 0:
+            elements *= size
+    return elements * t.element_size()
+
+
+def iter_tensors(obj: Any) -> Iterator[torch.Tensor]:
+    """Tensors inside ``obj`` (tensors, lists, tuples, dicts)."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, list | tuple):
+        for item in obj:
+            yield from iter_tensors(item)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            yield from iter_tensors(item)
+
+
+def _storage_key(t: torch.Tensor) -> int | None:
+    try:
+        ptr = t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return None
+    return ptr or None
+
+
+class WeightSet:
+    """Tensors that are weights, by storage, and their density.
+
+    Starts from the model's parameters and buffers; :meth:`adopt` adds the outputs of an
+    operator whose tensor inputs are all weights. Derived tensors are kept alive so that
+    their memory is not reused by an activation while counting.
+    """
+
+    def __init__(self, tensors: Iterable[torch.Tensor]) -> None:
+        self._tensors: dict[int, torch.Tensor] = {}
+        self._density: dict[tuple[Any, ...], tuple[int, int]] = {}
+        for t in tensors:
+            self._add(t)
+
+    def _add(self, t: torch.Tensor) -> None:
+        key = _storage_key(t)
+        if key is not None:
+            self._tensors.setdefault(key, t)
+
+    def is_weight(self, t: torch.Tensor) -> bool:
+        """True when ``t`` shares storage with a weight."""
+        key = _storage_key(t)
+        return key is not None and key in self._tensors
+
+    def adopt(self, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> None:
+        """Mark ``outputs`` as weights when every tensor input is one."""
+        if inputs and all(self.is_weight(t) for t in inputs):
+            for t in outputs:
+                self._add(t)
+
+    def nonzero(self, t: torch.Tensor) -> tuple[int, int]:
+        """(non-zero elements, elements) of ``t``; quantized tensors compare dequantized values."""
+        key = (_storage_key(t), t.storage_offset(), tuple(t.shape), t.stride(), t._version)
+        cached = self._density.get(key)
+        if cached is None:
+            values = t.dequantize() if t.is_quantized else t
+            cached = (int(torch.count_nonzero(values)), int(values.numel()))
+            self._density[key] = cached
+        return cached

@@ -1,0 +1,199 @@
+"""Reading what a report is about: runs from the registry, a bench ``results.json``.
+
+Queries are batched (one per 500 ids, never one per run) so that a report over a thousand runs
+costs a handful of round trips. Nothing here formats or renders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from frugalml.errors import InputError
+
+if TYPE_CHECKING:
+    from frugalml.store import RunRecord, Store
+
+__all__ = ["RunInfo", "load_bench", "run_info", "sample_stats", "select_runs"]
+
+CHUNK = 500
+
+
+@dataclass
+class RunInfo:
+    """A run as the report needs it: registry columns merged with its ``run.json`` summary."""
+
+    id: str
+    name: str
+    status: str
+    started_at: float
+    duration_s: float
+    energy_j: float
+    co2e_g: float
+    components: dict[str, float]
+    methods: dict[str, str]
+    uncertainty: dict[str, float | None]
+    measured: bool | None
+    region: str | None
+    region_name: str
+    region_source: str
+    intensity_g_per_kwh: float | None
+    pue: float | None
+    pue_source: str
+    interval_s: float | None
+    hardware: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    frugalml_version: str | None = None
+
+    @property
+    def method(self) -> str:
+        return "+".join(sorted(set(self.methods.values()))) or "unknown"
+
+
+def run_info(rec: RunRecord) -> RunInfo:
+    """Merge a registry row with its summary; registry columns win (they are written last)."""
+    s = rec.summary or {}
+    energy = s.get("energy_j") if isinstance(s.get("energy_j"), dict) else {}
+    components = {str(k): float(v) for k, v in energy.items() if k != "total" and _num(v)}
+    if not components and rec.energy_j > 0:
+        components = {"unknown": rec.energy_j}
+    methods = {str(k): str(v) for k, v in (rec.methods or s.get("methods") or {}).items()}
+    unc = s.get("uncertainty") if isinstance(s.get("uncertainty"), dict) else {}
+    uncertainty: dict[str, float | None] = {str(k): (float(v) if _num(v) else None) for k, v in unc.items()}
+    if rec.uncertainty is not None:
+        uncertainty["total"] = rec.uncertainty
+    measured = s.get("measured")
+    if not isinstance(measured, bool):
+        measured = bool(methods) and all(not m.endswith("-model") for m in methods.values()) if methods else None
+    metrics = s.get("metrics") if isinstance(s.get("metrics"), dict) else {}
+    return RunInfo(
+        id=rec.id,
+        name=rec.name,
+        status=rec.status,
+        started_at=rec.started_at,
+        duration_s=rec.duration_s,
+        energy_j=rec.energy_j,
+        co2e_g=rec.co2e_g,
+        components=components,
+        methods=methods,
+        uncertainty=uncertainty,
+        measured=measured,
+        region=rec.region or s.get("region"),
+        region_name=str(s.get("region_name") or rec.region or "unknown region"),
+        region_source=str(s.get("region_source") or ""),
+        intensity_g_per_kwh=rec.intensity_g_per_kwh if rec.intensity_g_per_kwh is not None
+        else s.get("intensity_g_per_kwh"),
+        pue=rec.pue if rec.pue is not None else s.get("pue"),
+        pue_source=str(s.get("pue_source") or ""),
+        interval_s=rec.interval_s,
+        hardware=dict(s.get("hardware") or {}),
+        tags=dict(s.get("tags") or {}),
+        config=dict(s.get("config") or {}),
+        metrics={str(k): float(v) for k, v in metrics.items() if _num(v)},
+        errors=list(s.get("errors") or []),
+        error=rec.error,
+        frugalml_version=s.get("frugalml_version"),
+    )
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def select_runs(store: Store, ids: Sequence[str] | None = None, last: int | None = None) -> list[RunRecord]:
+    """The runs a report covers, newest first, with their summaries.
+
+    ``ids`` may be full ids or unique prefixes (resolved one by one only when not exact);
+    an unknown id raises :class:`ConfigError`. With no ``ids``, the newest ``last`` runs.
+    """
+    if not ids:
+        return store.list_runs(limit=last, with_summary=True)
+    wanted = list(dict.fromkeys(ids))
+    found: dict[str, RunRecord] = {}
+    for i in range(0, len(wanted), CHUNK):
+        for rec in store.list_runs(limit=None, ids=wanted[i : i + CHUNK], with_summary=True):
+            found[rec.id] = rec
+    for run_id in wanted:
+        if run_id not in found and not any(r.startswith(run_id) for r in found):
+            rec = store.get_run(run_id)
+            found[rec.id] = rec
+    return sorted(found.values(), key=lambda r: (-r.started_at, r.id))
+
+
+def find_runs(store: Store, ids: Iterable[str]) -> list[RunRecord]:
+    """Runs with exactly these ids that exist (a bench's runs may live in another registry)."""
+    wanted = list(dict.fromkeys(ids))
+    out: list[RunRecord] = []
+    for i in range(0, len(wanted), CHUNK):
+        out.extend(store.list_runs(limit=None, ids=wanted[i : i + CHUNK], with_summary=True))
+    return sorted(out, key=lambda r: (-r.started_at, r.id))
+
+
+def sample_stats(store: Store, ids: Sequence[str]) -> dict[str, tuple[int, float]]:
+    """``{run_id: (number of sample rows, last t_s)}`` for runs that have samples."""
+    import sqlalchemy as sa
+
+    from frugalml.store import schema
+
+    s = schema.samples
+    out: dict[str, tuple[int, float]] = {}
+    for i in range(0, len(ids), CHUNK):
+        q = (
+            sa.select(s.c.run_id, sa.func.count(), sa.func.max(s.c.t_s))
+            .where(s.c.run_id.in_(list(ids[i : i + CHUNK])))
+            .group_by(s.c.run_id)
+        )
+        with store.engine.connect() as conn:
+            for run_id, n, t_max in conn.execute(q):
+                out[str(run_id)] = (int(n), float(t_max or 0.0))
+    return out
+
+
+def load_bench(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
+    """Read ``DIR/results.json`` (or the file itself) and check it is a bench result.
+
+    Raises:
+        InputError: no such file, unreadable, not JSON, or another schema.
+    """
+    from frugalml.bench.results import SCHEMA as BENCH_SCHEMA
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    if not p.is_file():
+        raise InputError(
+            f"--bench {path}: no results.json there. Run `frugal bench --out DIR` first, "
+            "or point --bench at a results.json file."
+        )
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"Cannot read the bench results {p}: {e}. Re-run `frugal bench`.") from e
+    if not isinstance(data, dict) or data.get("schema") != BENCH_SCHEMA:
+        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise InputError(
+            f"{p} is not a frugalml bench result (schema {got!r}, expected {BENCH_SCHEMA!r}). "
+            "Point --bench at the folder `frugal bench --out` wrote."
+        )
+    if not isinstance(data.get("tasks"), dict):
+        raise InputError(f"{p} has no 'tasks' object. Re-run `frugal bench`.")
+    return p, data
+
+
+def bench_run_ids(data: dict[str, Any]) -> list[str]:
+    """Every registry id a bench result names, in file order."""
+    ids: list[str] = []
+    for task in data.get("tasks", {}).values():
+        rows = [task.get("baseline")] + list((task.get("techniques") or {}).values())
+        for row in rows:
+            if isinstance(row, dict):
+                ids.extend(str(i) for i in row.get("run_ids") or [])
+    return list(dict.fromkeys(ids))

@@ -1,0 +1,60 @@
+"""Parameter counts, sizes by dtype, state_dict bytes, bytes moved and intensity."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+import frugalml  # noqa: E402
+from frugalml.profiler.params import param_stats  # noqa: E402
+
+
+def test_counts_and_sizes():
+    model = nn.Sequential(nn.Linear(10, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    model[0].requires_grad_(False)
+    with torch.no_grad():
+        model[2].weight[0] = 0
+    stats = param_stats(model)
+    assert stats.params == 44 + 8 + 10
+    assert stats.params_trainable == 8 + 10
+    assert stats.params_nonzero == 62 - 4 - 4  # zeroed row, batch-norm bias initialised to 0
+    buffers = 4 * 4 + 4 * 4 + 8  # running mean, var (float32), num_batches_tracked (int64)
+    assert stats.size_bytes_by_dtype == {"float32": 62 * 4 + 32, "int64": 8}
+    assert stats.size_bytes == 62 * 4 + buffers
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    assert stats.state_dict_bytes == len(buffer.getvalue())
+
+
+def test_shared_parameters_count_once():
+    layer = nn.Linear(3, 3)
+    assert param_stats(nn.Sequential(layer, layer)).params == 12
+
+
+def test_half_precision_sizes():
+    p = frugalml.profile(nn.Linear(8, 8).half(), torch.randn(2, 8).half())
+    assert p.size_bytes_by_dtype == {"float16": 72 * 2}
+    assert p.macs_by_dtype == {"float16": 128}
+
+
+def test_bytes_moved_of_a_linear_layer():
+    x = torch.randn(4, 8)
+    p = frugalml.profile(nn.Linear(8, 3), x)
+    reads = (8 * 3 + 3 + 4 * 8) * 4  # weight, bias (broadcast: read once), input
+    writes = 4 * 3 * 4
+    assert p.bytes_moved == reads + writes
+    assert p.bytes_moved_weights == (8 * 3 + 3) * 4
+    assert p.bytes_moved_by_dtype == {"float32": reads + writes}
+    assert p.arithmetic_intensity == pytest.approx(p.flops / p.bytes_moved)
+
+
+def test_views_move_no_bytes():
+    class Reshape(nn.Module):
+        def forward(self, x):
+            return x.view(-1).unsqueeze(0).t()
+
+    assert frugalml.profile(Reshape(), torch.randn(3, 4)).bytes_moved == 0
