@@ -196,3 +196,12 @@ def test_transformer_encoder_layer():
         assert frugalml.profile(layer.eval(), torch.randn(b, s, d)).macs == expected
     with torch.inference_mode():
         assert frugalml.profile(layer, torch.randn(b, s, d)).macs == expected
+
+
+@pytest.mark.parametrize(("cls", "gates"), [(nn.LSTM, 4), (nn.GRU, 3)])
+def test_recurrent_layers(cls, gates):
+    batch, steps, inputs, hidden = 2, 5, 8, 16
+    p = frugalml.profile(cls(inputs, hidden, batch_first=True), torch.randn(batch, steps, inputs))
+    # every step: the input and the hidden state through each gate's weights
+    assert p.macs == batch * steps * gates * hidden * (inputs + hidden)
+    assert p.unknown_operators == {}

@@ -58,3 +58,12 @@ def test_views_move_no_bytes():
             return x.view(-1).unsqueeze(0).t()
 
     assert frugalml.profile(Reshape(), torch.randn(3, 4)).bytes_moved == 0
+
+
+def test_embedding_reads_only_the_gathered_rows():
+    table = nn.Embedding(10_000, 16)
+    tokens = torch.tensor([[1, 2, 3]])
+    p = frugalml.profile(table, tokens)
+    rows = 3 * 16 * 4
+    assert p.bytes_moved == rows + 3 * 8 + rows  # gathered rows, int64 indices, output
+    assert p.bytes_moved_weights == rows

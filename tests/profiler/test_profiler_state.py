@@ -82,6 +82,18 @@ def test_counts_do_not_depend_on_mode_or_grad_context():
     assert dropout(reference.train_step_by_operator)
 
 
+def test_inference_mode():
+    from torch.nn.utils import prune
+
+    model = nn.Linear(8, 4, bias=False)
+    prune.l1_unstructured(model, "weight", amount=0.5)  # weight derived inside the pass
+    with torch.inference_mode():
+        p = frugalml.profile(model, torch.randn(2, 8))
+        assert p.macs == 2 * 8 * 4 and p.macs_effective == 2 * 16
+        with pytest.raises(frugalml.InputError, match="inference_mode"):
+            frugalml.profile(model, torch.randn(2, 8), train=True)
+
+
 def test_fast_path_setting_restored():
     assert torch.backends.mha.get_fastpath_enabled()
     layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)

@@ -23,7 +23,7 @@ from frugalml._lazy import require
 from frugalml._params import check_choice, check_number, unknown_name
 from frugalml.bench.measure_model import inference_energy, latency_ms, model_facts
 from frugalml.bench.results import SCHEMA, finish_row, write_results
-from frugalml.bench.tasks import Task, get_task
+from frugalml.bench.tasks import Task, all_tasks, get_task
 
 __all__ = ["SUITES", "BenchConfig", "available_techniques", "run_bench"]
 
@@ -36,21 +36,34 @@ LATENCY_BATCH = 256
 class Suite:
     repeats: int
     infer_seconds: float
-    tasks: tuple[str, ...]
-    techniques: tuple[str, ...] | None  # None: every registered technique
+    tasks: tuple[str, ...] | None  # None: every registered task
+    techniques: tuple[str, ...] | None  # None: every technique that applies to the task
 
 
 SUITES = {
-    "quick": Suite(1, 0.3, ("digits-mlp", "digits-cnn", "breast-cancer-mlp", "iris-mlp"), None),
-    "full": Suite(3, 1.0, ("digits-mlp", "digits-cnn", "breast-cancer-mlp", "iris-mlp"), None),
+    "quick": Suite(1, 0.3, None, None),
+    "full": Suite(3, 1.0, None, None),
 }
 
 
 def available_techniques() -> dict[str, Any]:
     """Technique name -> class, from every stage that registers bench techniques."""
+    import importlib.util
+
     from frugalml.reduce import REGISTRY
 
-    return dict(REGISTRY)
+    out = dict(REGISTRY)
+    if importlib.util.find_spec("frugalml.reduce.training") is not None:
+        from frugalml.reduce.training import TRAINING_REGISTRY
+
+        out.update(TRAINING_REGISTRY)
+    return out
+
+
+def applies(cls: Any, task: Task) -> bool:
+    """Whether a technique runs on a task by default (``applies_to(task)``, else yes)."""
+    check = getattr(cls, "applies_to", None)
+    return bool(check(task)) if callable(check) else True
 
 
 @dataclass
@@ -69,7 +82,7 @@ class BenchConfig:
     def resolve(self) -> tuple[Suite, list[Task], list[str], int]:
         check_choice("frugal bench", "suite", self.suite, SUITES)
         suite = SUITES[self.suite]
-        tasks = [get_task(t) for t in (self.tasks or suite.tasks)]
+        tasks = [get_task(t) for t in (self.tasks or suite.tasks or all_tasks())]
         registry = available_techniques()
         names = list(self.techniques) if self.techniques is not None else list(suite.techniques or registry)
         for name in names:
@@ -153,13 +166,18 @@ def run_bench(
         "tasks": {},
     }
     bench_id = f"{int(started)}"
-    unit = progress.add_task("bench", total=len(task_list) * n_repeats * (1 + len(names))) if progress else None
 
     def tracker_args(task: str, row: str, phase: str) -> dict[str, Any]:
         return dict(name=f"bench:{task}:{row}:{phase}", db=db, region=region, pue=pue, handle_signals=False,
                     tags={"bench": bench_id, "task": task, "technique": row, "phase": phase})
 
+    registry = available_techniques()
+    explicit = techniques is not None
+    per_task = {t.name: [n for n in names if explicit or applies(registry[n], t)] for t in task_list}
+    unit = (progress.add_task("bench", total=sum(n_repeats * (1 + len(v)) for v in per_task.values()))
+            if progress else None)
     for task in task_list:
+        names = per_task[task.name]
         task_result: dict[str, Any] = {"task": task.describe(), "baseline": None, "techniques": {}}
         results["tasks"][task.name] = task_result
         runs: dict[str, list[dict[str, Any]]] = {"baseline": [], **{n: [] for n in names}}
@@ -244,17 +262,22 @@ def _run_technique(name: str, params: dict[str, Any], baseline: Any, data: Any, 
                    tracker_args: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
     torch = require("torch", "frugal bench")
     from frugalml.measure.tracker import Tracker
-    from frugalml.reduce import get_technique
     from frugalml.train.loop import evaluate
 
     try:
-        technique = get_technique(name, **params)
+        technique = available_techniques()[name]()
+        technique.set_params(**params)
         torch.manual_seed(seed)
         start_from = copy.deepcopy(baseline) if technique.kind == "compress" else data.make_model()
         t0 = time.perf_counter()
+        overrides: dict[str, Any] = {}
         with Tracker(**tracker_args("train")) as run:
             model = technique.apply(start_from, data)
-            accuracy = evaluate(model, X_test, y_test)
+            if hasattr(technique, "bench_evaluate"):  # e.g. early exit: accuracy and mean MACs
+                overrides = dict(technique.bench_evaluate(model, X_test, y_test))
+                accuracy = float(overrides.pop("accuracy"))
+            else:
+                accuracy = evaluate(model, X_test, y_test)
             run.log_metric("accuracy", accuracy)
         out: dict[str, Any] = {
             "accuracy": accuracy,
@@ -266,9 +289,11 @@ def _run_technique(name: str, params: dict[str, Any], baseline: Any, data: Any, 
             "kind": technique.kind,
             "config": technique.get_params(),
             "extra": technique.report(),
+            "curve": getattr(technique, "curve_", None),
         }
         if measure:
             out.update(_measure(model, X_test, infer_seconds, tracker_args("infer")))
+            out.update(overrides)
         return out
     except Exception as e:  # reported in the row; the bench goes on
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]

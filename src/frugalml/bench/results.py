@@ -59,8 +59,10 @@ def finish_row(name: str, repeats: list[dict[str, Any]], baseline: dict[str, Any
         row[key] = first.get(key)
     if first.get("infer_run_id"):
         row["run_ids"].append(first["infer_run_id"])
+    row["curve"] = first.get("curve")
     if baseline is None:
-        row.update(kind="baseline", curve=first.get("curve"), train_energy_j_total=row["train_energy_j"],
+        row["extra"] = {**row["extra"], **energy_to_fraction(row["curve"], row["accuracy"])}
+        row.update(kind="baseline", train_energy_j_total=row["train_energy_j"],
                    train_energy_includes="training the baseline from scratch")
     elif row["kind"] == "compress":
         row.update(train_energy_j_total=row["train_energy_j"] + (baseline["train_energy_j"] or 0.0),
@@ -72,6 +74,18 @@ def finish_row(name: str, repeats: list[dict[str, Any]], baseline: dict[str, Any
                    train_energy_includes="training from scratch with the technique")
     row["ratios"] = ratios(row, baseline or row)
     return row
+
+
+def energy_to_fraction(curve: list[list[float]] | None, final: float | None,
+                       fractions: tuple[float, ...] = (0.95, 0.99, 1.0)) -> dict[str, float | None]:
+    """Cumulative energy at which the curve first reached each fraction of ``final`` accuracy."""
+    out: dict[str, float | None] = {}
+    for f in fractions:
+        key = f"energy_to_{round(f * 100)}pct_of_final_j"
+        out[key] = None
+        if curve and final is not None:
+            out[key] = next((e for e, acc, *_ in curve if acc >= f * final), None)
+    return out
 
 
 def ratios(row: dict[str, Any], base: dict[str, Any]) -> dict[str, float | None]:

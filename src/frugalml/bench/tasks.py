@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from frugalml.train.data import TrainData
 
-__all__ = ["TASKS", "Split", "Task", "get_task"]
+__all__ = ["TASKS", "Split", "Task", "all_tasks", "get_task"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ class Task:
             X_rest, y_rest, test_size=0.2, random_state=self.split_seed, stratify=y_rest
         )
         mean = X_train.mean(axis=0)
-        std = X_train.std(axis=0) + 1e-8
+        std = X_train.std(axis=0)
+        std[std < 1e-6] = 1.0  # constant columns (digits' border pixels) stay as they are
         shape = (-1, *self.input_shape)
         return Split(
             ((X_train - mean) / std).reshape(shape), y_train,
@@ -160,8 +161,21 @@ TASKS: dict[str, Task] = {
 }
 
 
+def all_tasks() -> dict[str, Task]:
+    """Every registered task: the ones above and those other stages add (``tasks_extra``)."""
+    import importlib.util
+
+    out = dict(TASKS)
+    if importlib.util.find_spec("frugalml.bench.tasks_extra") is not None:
+        from frugalml.bench.tasks_extra import EXTRA_TASKS
+
+        out.update(EXTRA_TASKS)
+    return out
+
+
 def get_task(name: str) -> Task:
     """The task registered as ``name``; unknown names list the valid ones."""
-    if name not in TASKS:
-        raise unknown_name("task", name, TASKS, hint="List them with: frugal bench --help")
-    return TASKS[name]
+    tasks = all_tasks()
+    if name not in tasks:
+        raise unknown_name("task", name, tasks, hint="List them with: frugal bench --list")
+    return tasks[name]

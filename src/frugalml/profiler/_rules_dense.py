@@ -114,6 +114,20 @@ def _sdpa_backward(call: Call) -> Cost:
     return Cost(macs=macs, flops=6 * scores)
 
 
+def _lstm(call: Call) -> Cost:
+    backward = call.name.endswith("_backward")
+    x = call.args["input"]
+    w_ih = call.args["weight1" if backward else "weight0"]
+    hidden = int(call.args["hidden_size"])
+    gates = w_ih.shape[0] // hidden
+    if gates != 4:
+        raise ValueError(f"expected an LSTM (4 gates), got {gates} gates")
+    steps = numel(x) // x.shape[-1]  # batch x time
+    macs = steps * gates * hidden * (x.shape[-1] + hidden)
+    per_unit = 30 if call.args["has_biases"] else 22
+    return Cost(macs=2 * macs if backward else macs, flops=steps * hidden * per_unit)
+
+
 def _unpack(packed: Any) -> tuple[Any, Any]:
     weight, bias = packed.unpack()
     return weight, bias
@@ -254,6 +268,21 @@ RULES: list[Rule] = [
         "MACs b·h·s_q·s_k·(3·d_qk + 2·d_v) (recomputed QKᵀ, dP, dV, dQ, dK as in "
         "FlopCounterMode); + 6 FLOPs per score element (scale, softmax recompute and backward)",
         _sdpa_backward,
+    ),
+    Rule(
+        ("aten.mkldnn_rnn_layer",),
+        "recurrent",
+        "LSTM layer (CPU kernel): MACs = batch·time·4H·(I + H); + per hidden unit and step: "
+        "4 gate sums, 8 bias adds (when biases), 3 sigmoids (12), 2 tanh, 3 for c = f·c + i·g, "
+        "1 for h = o·tanh(c): 30 (22 without biases); sparse weights are not discounted",
+        _lstm,
+    ),
+    Rule(
+        ("aten.mkldnn_rnn_layer_backward",),
+        "recurrent",
+        "2 × the forward MACs (data and weight gradients) + 30 (22) FLOPs per hidden unit and "
+        "step for the gate derivatives",
+        _lstm,
     ),
     Rule(
         tuple(_QLINEAR),

@@ -129,7 +129,7 @@ def _mse(call: Call) -> Cost:
     return Cost(flops=(3 if reduced else 2) * numel(call.pos[0]))
 
 
-def _embedding_backward(call: Call) -> Cost:
+def _per_grad_out(call: Call) -> Cost:
     return Cost(flops=numel(call.pos[0]))
 
 
@@ -315,7 +315,7 @@ RULES: list[Rule] = [
     Rule(
         ("aten.linalg_vector_norm", "aten.norm"),
         "reduction",
-        "2 per input element: |x|^p, add",
+        "2 per input element: power of the magnitude, add",
         _per_in(2),
     ),
     Rule(
@@ -347,6 +347,18 @@ RULES: list[Rule] = [
     _elementwise("upsample_bilinear2d", 7, "interpolation", "7 per output element (4 taps)"),
     _elementwise("upsample_trilinear3d", 15, "interpolation", "15 per output element (8 taps)"),
     _elementwise("upsample_bicubic2d", 31, "interpolation", "31 per output element (16 taps)"),
+    Rule(
+        tuple(
+            f"aten.{op}_backward"
+            for op in _words(
+                "upsample_nearest1d upsample_nearest2d upsample_nearest3d "
+                "_upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d"
+            )
+        ),
+        "backward",
+        "1 per grad_output element (sum of the gradients of each copied element)",
+        _per_grad_out,
+    ),
     _elementwise("threshold_backward", 1, "backward", "1 per element: select by x > 0"),
     _elementwise(
         "hardtanh_backward leaky_relu_backward hardsigmoid_backward",
@@ -379,6 +391,6 @@ RULES: list[Rule] = [
         ("aten.embedding_dense_backward",),
         "backward",
         "1 per grad_output element (scatter-add into the weight gradient)",
-        _embedding_backward,
+        _per_grad_out,
     ),
 ]

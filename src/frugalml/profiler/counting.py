@@ -46,6 +46,15 @@ _PASSTHROUGH = {
     torch.ops.prim.layout.default,
 }
 _NO_TRAFFIC = {"view", "metadata"}
+# Operators that read only the selected part of their first tensor argument.
+_GATHER_OPS = {
+    "aten.embedding",
+    "aten.index_select",
+    "aten.gather",
+    "aten.index",
+    "aten._unsafe_index",
+    "aten.masked_select",
+}
 
 
 @dataclass
@@ -187,12 +196,23 @@ class CountingMode(TorchDispatchMode):
     ) -> int:
         if _is_view(func) or "empty" in name or (rule is not None and rule.category in _NO_TRAFFIC):
             return 0
-        total = 0
-        for t in [*inputs, *outputs]:
+        read = inputs
+        gathered = 0
+        if name in _GATHER_OPS and inputs:
+            # Only the gathered rows of the source are read (an embedding table is not read
+            # whole): they are as many bytes as the output.
+            read = inputs[1:]
+            gathered = sum(tensor_bytes(t) for t in outputs)
+            source = inputs[0]
+            self.tally.bytes_by_dtype[dtype_name(source)] += gathered
+            if self.weights.is_weight(source):
+                self.tally.bytes_weights += gathered
+        total = gathered
+        for t in [*read, *outputs]:
             n = tensor_bytes(t)
             total += n
             self.tally.bytes_by_dtype[dtype_name(t)] += n
-        for t in inputs:
+        for t in read:
             if self.weights.is_weight(t):
                 self.tally.bytes_weights += tensor_bytes(t)
         if isinstance(cost.weight, torch.Tensor):

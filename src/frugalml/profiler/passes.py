@@ -86,6 +86,11 @@ def count_train_step(
     loss_fn: Callable[[Any], torch.Tensor] | None = None,
 ) -> Tally:
     """Count one training step (forward in train mode + backward to the trainable params)."""
+    if torch.is_inference_mode_enabled():
+        raise InputError(
+            "train=True needs autograd, which torch.inference_mode() turns off; call "
+            "frugalml.profile outside inference_mode (torch.no_grad() is fine)."
+        )
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise InputError(

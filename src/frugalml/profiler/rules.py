@@ -116,7 +116,8 @@ _ZERO_GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
             "unsqueeze select slice narrow as_strided alias detach unbind split "
             "split_with_sizes chunk unfold diagonal view_as_real view_as_complex lift_fresh "
             "_conj resolve_conj resolve_neg real imag unflatten flatten movedim swapaxes "
-            "expand_as view_as t_ transpose_ unsqueeze_ squeeze_ detach_ as_strided_"
+            "expand_as view_as t_ transpose_ unsqueeze_ squeeze_ detach_ as_strided_ unsafe_split "
+            "unsafe_split_with_sizes unsafe_chunk"
         ),
     ),
     (
@@ -193,14 +194,23 @@ def lookup(name: str) -> Rule | None:
     return rule
 
 
+_CATEGORY_ORDER = _words(
+    "matmul convolution attention recurrent quantized elementwise activation softmax normalisation "
+    "pooling interpolation reduction loss backward view copy allocation metadata"
+)
+
+
 def rules_markdown() -> str:
     """All counting rules as a Markdown table (category, operators, rule)."""
     seen: list[Rule] = []
     for rule in rules().values():
         if not any(rule is r for r in seen):
             seen.append(rule)
+    order = {c: i for i, c in enumerate(_CATEGORY_ORDER)}
+    seen.sort(key=lambda r: order.get(r.category, len(order)))
     lines = ["| Category | Operators | Rule |", "|---|---|---|"]
     for rule in seen:
         ops = ", ".join(f"`{op.removeprefix('aten.')}`" for op in rule.ops)
-        lines.append(f"| {rule.category} | {ops} | {rule.formula} |")
+        formula = rule.formula.replace("|", "\\|")
+        lines.append(f"| {rule.category} | {ops} | {formula} |")
     return "\n".join(lines) + "\n"

@@ -3,9 +3,10 @@
 Bytes moved is an estimate of memory traffic for unfused execution: every operator that
 is not a view or an allocation reads each tensor argument once and writes each output
 once. A broadcast dimension (stride 0) counts once, since it is not read again from
-memory. Reads of weights (parameters, buffers and tensors computed only from them, such
-as the ``weight_orig * weight_mask`` of ``torch.nn.utils.prune``) are also reported
-apart.
+memory; gathers (embedding, index_select, gather, indexing) read only the selected
+elements of their source, as many bytes as they write. Reads of weights (parameters,
+buffers and tensors computed only from them, such as the ``weight_orig * weight_mask`` of
+``torch.nn.utils.prune``) are also reported apart.
 """
 
 from __future__ import annotations
@@ -86,10 +87,15 @@ class WeightSet:
 
     def nonzero(self, t: torch.Tensor) -> tuple[int, int]:
         """(non-zero elements, elements) of ``t``; quantized tensors compare dequantized values."""
-        key = (_storage_key(t), t.storage_offset(), tuple(t.shape), t.stride(), t._version)
-        cached = self._density.get(key)
+        try:
+            version: int | None = t._version
+        except RuntimeError:  # inference tensors have no version counter: do not cache
+            version = None
+        key = (_storage_key(t), t.storage_offset(), tuple(t.shape), t.stride(), version)
+        cached = self._density.get(key) if version is not None else None
         if cached is None:
             values = t.dequantize() if t.is_quantized else t
             cached = (int(torch.count_nonzero(values)), int(values.numel()))
-            self._density[key] = cached
+            if version is not None:
+                self._density[key] = cached
         return cached

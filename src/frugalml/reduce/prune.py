@@ -140,7 +140,8 @@ class ChannelPrune(Technique):
     """Structured L1-norm channel pruning with Torch-Pruning, then fine-tuning.
 
     Every prunable layer loses ``pruning_ratio`` of its output channels (hidden units
-    for Linear layers), chosen by the L1 norm of their weights; Torch-Pruning's
+    for Linear layers): those whose own filter (weight row) has the smallest L1 norm,
+    as in Li et al. 2017; Torch-Pruning's
     dependency graph removes the matching inputs of the next layers and BatchNorm
     entries. The classifier's outputs are kept.
 
@@ -203,7 +204,10 @@ class ChannelPrune(Technique):
             pruner = tp.pruner.MetaPruner(
                 model,
                 data.example_input(2),
-                importance=tp.importance.MagnitudeImportance(p=1),
+                # the L1 norm of each channel's own filter, as Li et al. 2017
+                importance=tp.importance.MagnitudeImportance(
+                    p=1, normalizer=None, group_reduction="first"
+                ),
                 pruning_ratio=self.pruning_ratio,
                 ignored_layers=ignored,
                 round_to=self.round_to,

@@ -26,7 +26,9 @@ def _f(v: Any) -> float | None:
 def row_fpo(row: dict[str, Any]) -> tuple[float | None, str]:
     """Floating-point operations per sample of a row's model, and which count it is."""
     if _f(row.get("flops_effective")) is not None:
-        return _f(row["flops_effective"]), "effective FLOPs per sample (operations on zeros skipped)"
+        return _f(
+            row["flops_effective"]
+        ), "effective FLOPs per sample (operations on zeros skipped)"
     if _f(row.get("flops")) is not None:
         return _f(row["flops"]), "FLOPs per sample"
     if _f(row.get("macs")) is not None:
@@ -48,7 +50,9 @@ def technique_row(row: dict[str, Any]) -> TechniqueRow:
         train_energy_j_total=total if total is not None else _f(row.get("train_energy_j")),
         train_energy_includes=row.get("train_energy_includes"),
         infer_energy_j_per_1k=_f(row.get("infer_energy_j_per_1k")),
-        latency_ms={str(k): float(v) for k, v in (row.get("latency_ms") or {}).items() if _f(v) is not None},
+        latency_ms={
+            str(k): float(v) for k, v in (row.get("latency_ms") or {}).items() if _f(v) is not None
+        },
         params_nonzero=row.get("params_nonzero"),
         size_bytes=row.get("size_bytes"),
         fpo=fpo,
@@ -61,31 +65,48 @@ def technique_row(row: dict[str, Any]) -> TechniqueRow:
 
 
 def pareto_front(points: list[tuple[float, float, int]]) -> set[int]:
-    """Indices of ``(cost, value, index)`` points no other point beats (lower cost, higher value)."""
+    """Indices of the ``(cost, value, index)`` points that no other point beats (lower cost and
+    higher value)."""
     front: set[int] = set()
     best = float("-inf")
-    for cost, value, idx in sorted(points, key=lambda p: (p[0], -p[1])):
+    for _cost, value, idx in sorted(points, key=lambda p: (p[0], -p[1])):
         if value > best:
             front.add(idx)
             best = value
     return front
 
 
-def _pareto_figure(fig_id: str, title: str, rows: list[TechniqueRow], attr: str, x_label: str,
-                   caption: str) -> tuple[Figure | None, set[int]]:
-    pts = [(getattr(r, attr), r.accuracy, i) for i, r in enumerate(rows)
-           if r.status == "ok" and getattr(r, attr) is not None and r.accuracy is not None]
+def _pareto_figure(
+    fig_id: str, title: str, rows: list[TechniqueRow], attr: str, x_label: str, caption: str
+) -> tuple[Figure | None, set[int]]:
+    pts = [
+        (getattr(r, attr), r.accuracy, i)
+        for i, r in enumerate(rows)
+        if r.status == "ok" and getattr(r, attr) is not None and r.accuracy is not None
+    ]
     if not pts:
         return None, set()
     front = pareto_front(pts)
     frontier = sorted((x, y) for x, y, i in pts if i in front)
     series = [
         Series(name="Pareto frontier", points=list(frontier), mode="step", color=3),
-        Series(name="techniques", points=[(x, y) for x, y, _ in pts], mode="points",
-               labels=[rows[i].name for _, _, i in pts], color=0),
+        Series(
+            name="techniques",
+            points=[(x, y) for x, y, _ in pts],
+            mode="points",
+            labels=[rows[i].name for _, _, i in pts],
+            color=0,
+        ),
     ]
-    return Figure(id=fig_id, title=title, x_label=x_label, y_label="test accuracy", series=series,
-                  x_log=True, caption=caption), front
+    return Figure(
+        id=fig_id,
+        title=title,
+        x_label=x_label,
+        y_label="test accuracy",
+        series=series,
+        x_log=True,
+        caption=caption,
+    ), front
 
 
 def _final(rows: list[TechniqueRow], chosen: str | None) -> tuple[str | None, str]:
@@ -96,29 +117,45 @@ def _final(rows: list[TechniqueRow], chosen: str | None) -> tuple[str | None, st
     base = next((r for r in rows if r.kind == "baseline" or r.name == "baseline"), None)
     if base is None or base.accuracy is None:
         return None, "no baseline accuracy to compare with"
-    ok = [r for r in rows if r.status == "ok" and r.accuracy is not None and r.infer_energy_j_per_1k is not None
-          and (r.accuracy - base.accuracy) * 100 >= -FINAL_MAX_DROP_PT]
+    ok = [
+        r
+        for r in rows
+        if r.status == "ok"
+        and r.accuracy is not None
+        and r.infer_energy_j_per_1k is not None
+        and (r.accuracy - base.accuracy) * 100 >= -FINAL_MAX_DROP_PT
+    ]
     if not ok:
         return None, "no row with a measured inference energy"
     pick = min(ok, key=lambda r: (r.infer_energy_j_per_1k, -(r.accuracy or 0.0)))
-    return pick.name, (f"lowest inference energy among the rows within {FINAL_MAX_DROP_PT:g} accuracy point "
-                       "of the baseline")
+    return pick.name, (
+        f"lowest inference energy among the rows within {FINAL_MAX_DROP_PT:g} accuracy point "
+        "of the baseline"
+    )
 
 
 def bench_section(path: str, data: dict[str, Any], final: str | None = None) -> BenchSection:
     """Build the bench section from a parsed ``results.json``."""
-    section = BenchSection(path=path, machine=dict(data.get("machine") or {}), config=dict(data.get("config") or {}))
+    section = BenchSection(
+        path=path, machine=dict(data.get("machine") or {}), config=dict(data.get("config") or {})
+    )
     for t, (task_name, task) in enumerate((data.get("tasks") or {}).items(), start=1):
-        raw = [task.get("baseline")] + list((task.get("techniques") or {}).values())
+        raw = [task.get("baseline"), *list((task.get("techniques") or {}).values())]
         rows = [technique_row(r) for r in raw if isinstance(r, dict)]
         for r in rows:
             if r.status != "ok":
-                section.notes.append(f"{task_name}: {r.name} failed: {r.reason or 'no reason recorded'}")
+                section.notes.append(
+                    f"{task_name}: {r.name} failed: {r.reason or 'no reason recorded'}"
+                )
         bt = BenchTask(name=str(task_name), info=dict(task.get("task") or {}), rows=rows)
         fig, front = _pareto_figure(
-            f"bench-{t}-pareto-train", "Accuracy against training energy", rows, "train_energy_j_total",
+            f"bench-{t}-pareto-train",
+            "Accuracy against training energy",
+            rows,
+            "train_energy_j_total",
             "training energy, baseline included (J)",
-            "Whole training cost of each model: a compression technique's own work plus the baseline it starts "
+            "Whole training cost of each model: a compression technique's own work plus the "
+            "baseline it starts "
             "from. Points on the red line are not beaten on both accuracy and energy.",
         )
         for i in front:
@@ -126,24 +163,37 @@ def bench_section(path: str, data: dict[str, Any], final: str | None = None) -> 
         if fig:
             bt.figures.append(fig)
         fig, front = _pareto_figure(
-            f"bench-{t}-pareto-infer", "Accuracy against inference energy", rows, "infer_energy_j_per_1k",
+            f"bench-{t}-pareto-infer",
+            "Accuracy against inference energy",
+            rows,
+            "infer_energy_j_per_1k",
             "inference energy per 1,000 samples (J)",
-            f"Energy to classify 1,000 test samples at batch {section.config.get('latency_batch', '?')}.",
+            "Energy to classify 1,000 test samples at batch "
+            f"{section.config.get('latency_batch', '?')}.",
         )
         for i in front:
             rows[i].frontier_infer = True
         if fig:
             bt.figures.append(fig)
-        curves = [(r.name, [(float(e), float(a)) for e, a in (row.get("curve") or [])])
-                  for r, row in zip(rows, [x for x in raw if isinstance(x, dict)]) if row.get("curve")]
+        curves = [
+            (r.name, [(float(e), float(a)) for e, a in (row.get("curve") or [])])
+            for r, row in zip(rows, [x for x in raw if isinstance(x, dict)])
+            if row.get("curve")
+        ]
         if curves:
-            bt.figures.append(Figure(
-                id=f"bench-{t}-curves", title="Accuracy against cumulative training energy",
-                x_label="cumulative training energy (J)", y_label="test accuracy",
-                series=[Series(name=n, points=list(p), mode="both", color=i % 7)
-                        for i, (n, p) in enumerate(curves)],
-                caption="Test accuracy after each evaluation during training.",
-            ))
+            bt.figures.append(
+                Figure(
+                    id=f"bench-{t}-curves",
+                    title="Accuracy against cumulative training energy",
+                    x_label="cumulative training energy (J)",
+                    y_label="test accuracy",
+                    series=[
+                        Series(name=n, points=list(p), mode="both", color=i % 7)
+                        for i, (n, p) in enumerate(curves)
+                    ],
+                    caption="Test accuracy after each evaluation during training.",
+                )
+            )
         bt.final, bt.final_rule = _final(rows, final)
         section.tasks.append(bt)
     return section

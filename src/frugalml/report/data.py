@@ -61,19 +61,25 @@ class RunInfo:
 def run_info(rec: RunRecord) -> RunInfo:
     """Merge a registry row with its summary; registry columns win (they are written last)."""
     s = rec.summary or {}
-    energy = s.get("energy_j") if isinstance(s.get("energy_j"), dict) else {}
+    energy = _dict(s.get("energy_j"))
     components = {str(k): float(v) for k, v in energy.items() if k != "total" and _num(v)}
     if not components and rec.energy_j > 0:
         components = {"unknown": rec.energy_j}
     methods = {str(k): str(v) for k, v in (rec.methods or s.get("methods") or {}).items()}
-    unc = s.get("uncertainty") if isinstance(s.get("uncertainty"), dict) else {}
-    uncertainty: dict[str, float | None] = {str(k): (float(v) if _num(v) else None) for k, v in unc.items()}
+    unc = _dict(s.get("uncertainty"))
+    uncertainty: dict[str, float | None] = {
+        str(k): (float(v) if _num(v) else None) for k, v in unc.items()
+    }
     if rec.uncertainty is not None:
         uncertainty["total"] = rec.uncertainty
     measured = s.get("measured")
     if not isinstance(measured, bool):
-        measured = bool(methods) and all(not m.endswith("-model") for m in methods.values()) if methods else None
-    metrics = s.get("metrics") if isinstance(s.get("metrics"), dict) else {}
+        measured = (
+            bool(methods) and all(not m.endswith("-model") for m in methods.values())
+            if methods
+            else None
+        )
+    metrics = _dict(s.get("metrics"))
     return RunInfo(
         id=rec.id,
         name=rec.name,
@@ -89,7 +95,8 @@ def run_info(rec: RunRecord) -> RunInfo:
         region=rec.region or s.get("region"),
         region_name=str(s.get("region_name") or rec.region or "unknown region"),
         region_source=str(s.get("region_source") or ""),
-        intensity_g_per_kwh=rec.intensity_g_per_kwh if rec.intensity_g_per_kwh is not None
+        intensity_g_per_kwh=rec.intensity_g_per_kwh
+        if rec.intensity_g_per_kwh is not None
         else s.get("intensity_g_per_kwh"),
         pue=rec.pue if rec.pue is not None else s.get("pue"),
         pue_source=str(s.get("pue_source") or ""),
@@ -104,11 +111,17 @@ def run_info(rec: RunRecord) -> RunInfo:
     )
 
 
+def _dict(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
 def _num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def select_runs(store: Store, ids: Sequence[str] | None = None, last: int | None = None) -> list[RunRecord]:
+def select_runs(
+    store: Store, ids: Sequence[str] | None = None, last: int | None = None
+) -> list[RunRecord]:
     """The runs a report covers, newest first, with their summaries.
 
     ``ids`` may be full ids or unique prefixes (resolved one by one only when not exact);
@@ -192,7 +205,7 @@ def bench_run_ids(data: dict[str, Any]) -> list[str]:
     """Every registry id a bench result names, in file order."""
     ids: list[str] = []
     for task in data.get("tasks", {}).values():
-        rows = [task.get("baseline")] + list((task.get("techniques") or {}).values())
+        rows = [task.get("baseline"), *list((task.get("techniques") or {}).values())]
         for row in rows:
             if isinstance(row, dict):
                 ids.extend(str(i) for i in row.get("run_ids") or [])

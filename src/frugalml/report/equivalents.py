@@ -38,7 +38,8 @@ EQUIVALENTS: tuple[EquivalentFactor, ...] = (
         basis="co2e",
         per_unit=400.0 / _KM_PER_MILE,  # 248.5 g CO2 per km
         factor="400 g CO2 per mile = 248.5 g per km (tailpipe CO2)",
-        source="US EPA, Greenhouse Gas Emissions from a Typical Passenger Vehicle (EPA-420-F-23-014)",
+        source="US EPA, Greenhouse Gas Emissions from a Typical Passenger Vehicle "
+        "(EPA-420-F-23-014)",
         year=2023,
         url="https://www.epa.gov/greenvehicles/greenhouse-gas-emissions-typical-passenger-vehicle",
     ),
@@ -47,7 +48,8 @@ EQUIVALENTS: tuple[EquivalentFactor, ...] = (
         unit="kettles",
         basis="energy",
         per_unit=4186.0 * 80.0,  # 334.9 kJ = 0.093 kWh
-        factor="4.186 kJ/(kg·K) × 1 kg × 80 K = 0.093 kWh (heat only; a real kettle also loses some)",
+        factor="4.186 kJ/(kg·K) × 1 kg × 80 K = 0.093 kWh (heat only; a real kettle also "
+        "loses some)",
         source="Specific heat capacity of liquid water, 4.186 J/(g·K) (physical property)",
         year=None,
         url="https://en.wikipedia.org/wiki/Specific_heat_capacity",
@@ -75,6 +77,16 @@ def equivalents(facility_energy_j: float, co2e_g: float) -> list[Equivalent]:
     out = []
     for f in EQUIVALENTS:
         amount = (co2e_g if f.basis == "co2e" else facility_energy_j) / f.per_unit
-        out.append(Equivalent(label=f.label, amount=amount, unit=f.unit, basis=f.basis, factor=f.factor,
-                              source=f.source, year=f.year, url=f.url))
+        out.append(
+            Equivalent(
+                label=f.label,
+                amount=amount,
+                unit=f.unit,
+                basis=f.basis,
+                factor=f.factor,
+                source=f.source,
+                year=f.year,
+                url=f.url,
+            )
+        )
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-__all__ = ["co2e", "duration", "energy", "kwh", "num", "pct", "ratio", "when"]
+__all__ = ["co2e", "duration", "energy", "g", "kwh", "num", "pct", "ratio", "size", "when"]
 
 J_PER_KWH = 3.6e6
 DASH = "—"
@@ -25,7 +25,7 @@ def num(x: float | None, digits: int = 3) -> str:
     assert x is not None
     if x == 0:
         return "0"
-    if 1e-3 <= abs(x) < 1e6:
+    if 1e-6 <= abs(x) < 1e6:
         decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
         return f"{x:,.{decimals}f}"
     return f"{x:.{digits - 1}e}"
@@ -82,3 +82,19 @@ def when(ts: float | None) -> str:
     if not _finite(ts):
         return DASH
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")  # type: ignore[arg-type]
+
+
+def size(n: float | None) -> str:
+    """Bytes as B / KiB / MiB / GiB."""
+    if not _finite(n):
+        return DASH
+    assert n is not None
+    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= div:
+            return f"{num(n / div)} {unit}"
+    return f"{int(n)} B"
+
+
+def g(x: float | None) -> str:
+    """Up to 4 significant digits without trailing zeros (``3``, ``10.5``, ``0.0312``)."""
+    return DASH if not _finite(x) else f"{x:.4g}"

@@ -29,8 +29,17 @@ DEFAULT_TARGET_FRACTION = 0.95
 _J_PER_KWH = 3.6e6
 _R, _M = schema.runs, schema.metrics
 # Enough columns to tell an interrupted run (dead writer) from a running one.
-_RUN_COLS = (_R.c.id, _R.c.name, _R.c.status, _R.c.energy_j, _R.c.host, _R.c.pid, _R.c.started_at,
-             _R.c.heartbeat_at, _R.c.interval_s)
+_RUN_COLS = (
+    _R.c.id,
+    _R.c.name,
+    _R.c.status,
+    _R.c.energy_j,
+    _R.c.host,
+    _R.c.pid,
+    _R.c.started_at,
+    _R.c.heartbeat_at,
+    _R.c.interval_s,
+)
 
 
 def _status(row: Any) -> str:
@@ -46,7 +55,9 @@ def _selected(col: Any, ids: Sequence[str] | None, last: int | None) -> Any:
     return sa.true()
 
 
-def _target_rule(target: float | None, best: float | None, metric: str, where: str) -> tuple[float | None, str]:
+def _target_rule(
+    target: float | None, best: float | None, metric: str, where: str
+) -> tuple[float | None, str]:
     if target is not None:
         return target, f"{metric} ≥ {target:g} (given)"
     if best is None:
@@ -57,9 +68,16 @@ def _target_rule(target: float | None, best: float | None, metric: str, where: s
     )
 
 
-def runs_leaderboard(store: Store, *, ids: Sequence[str] | None = None, last: int | None = None,
-                     metric: str = "accuracy", target: float | None = None, page: int = 1,
-                     page_size: int = 50) -> Leaderboard:
+def runs_leaderboard(
+    store: Store,
+    *,
+    ids: Sequence[str] | None = None,
+    last: int | None = None,
+    metric: str = "accuracy",
+    target: float | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> Leaderboard:
     """One page of both rankings over the registry (all runs, ``ids``, or the newest ``last``).
 
     Example:
@@ -72,48 +90,97 @@ def runs_leaderboard(store: Store, *, ids: Sequence[str] | None = None, last: in
     if target is not None:
         check_number("runs_leaderboard", "target", target)
     sel = _selected(_M.c.run_id, ids, last)
-    last_id = (sa.select(_M.c.run_id, sa.func.max(_M.c.id).label("mid"))
-               .where(_M.c.name == metric, sel).group_by(_M.c.run_id).subquery())
+    last_id = (
+        sa.select(_M.c.run_id, sa.func.max(_M.c.id).label("mid"))
+        .where(_M.c.name == metric, sel)
+        .group_by(_M.c.run_id)
+        .subquery()
+    )
     final = (sa.select(_M.c.run_id, _M.c.value).join(last_id, _M.c.id == last_id.c.mid)).subquery()
     score = sa.case((_R.c.energy_j > 0, final.c.value / (_R.c.energy_j / _J_PER_KWH)), else_=None)
     offset = (page - 1) * page_size
     with store.engine.connect() as conn:
-        ranked_total, best = conn.execute(sa.select(sa.func.count(), sa.func.max(final.c.value))).one()
-        n_selected = conn.execute(sa.select(sa.func.count()).select_from(_R).where(_selected(_R.c.id, ids, last))
-                                  ).scalar_one()
+        ranked_total, best = conn.execute(
+            sa.select(sa.func.count(), sa.func.max(final.c.value))
+        ).one()
+        n_selected = conn.execute(
+            sa.select(sa.func.count()).select_from(_R).where(_selected(_R.c.id, ids, last))
+        ).scalar_one()
         target, rule = _target_rule(target, best, metric, "in the selection")
-        board = Leaderboard(scope="runs", metric=metric, target=target, target_rule=rule,
-                            ranked_total=int(ranked_total), unranked_total=int(n_selected) - int(ranked_total),
-                            page=page, page_size=page_size)
-        q = (sa.select(*_RUN_COLS, final.c.value, score.label("score"))
-             .join(final, final.c.run_id == _R.c.id)
-             .order_by(sa.case((score.is_(None), 1), else_=0), score.desc(), _R.c.id)
-             .limit(page_size).offset(offset))
+        board = Leaderboard(
+            scope="runs",
+            metric=metric,
+            target=target,
+            target_rule=rule,
+            ranked_total=int(ranked_total),
+            unranked_total=int(n_selected) - int(ranked_total),
+            page=page,
+            page_size=page_size,
+        )
+        q = (
+            sa.select(*_RUN_COLS, final.c.value, score.label("score"))
+            .join(final, final.c.run_id == _R.c.id)
+            .order_by(sa.case((score.is_(None), 1), else_=0), score.desc(), _R.c.id)
+            .limit(page_size)
+            .offset(offset)
+        )
         rows = conn.execute(q).all()
         board.by_accuracy_per_kwh = [
-            LeaderRow(rank=offset + k + 1, id=r.id, name=r.name, group=None, status=_status(r),
-                      accuracy=r.value, energy_j=r.energy_j, accuracy_per_kwh=r.score, energy_to_target_j=None)
+            LeaderRow(
+                rank=offset + k + 1,
+                id=r.id,
+                name=r.name,
+                group=None,
+                status=_status(r),
+                accuracy=r.value,
+                energy_j=r.energy_j,
+                accuracy_per_kwh=r.score,
+                energy_to_target_j=None,
+            )
             for k, r in enumerate(rows)
         ]
         if target is not None:
-            reach = (sa.select(_M.c.run_id, sa.func.min(_M.c.energy_j).label("e"))
-                     .where(_M.c.name == metric, _M.c.value >= target, _M.c.energy_j.is_not(None), sel)
-                     .group_by(_M.c.run_id)).subquery()
-            board.reached_total = int(conn.execute(sa.select(sa.func.count()).select_from(reach)).scalar_one())
-            q = (sa.select(*_RUN_COLS, final.c.value, reach.c.e)
-                 .join(reach, reach.c.run_id == _R.c.id).join(final, final.c.run_id == _R.c.id)
-                 .order_by(reach.c.e, _R.c.id).limit(page_size).offset(offset))
+            reach = (
+                sa.select(_M.c.run_id, sa.func.min(_M.c.energy_j).label("e"))
+                .where(_M.c.name == metric, _M.c.value >= target, _M.c.energy_j.is_not(None), sel)
+                .group_by(_M.c.run_id)
+            ).subquery()
+            board.reached_total = int(
+                conn.execute(sa.select(sa.func.count()).select_from(reach)).scalar_one()
+            )
+            q = (
+                sa.select(*_RUN_COLS, final.c.value, reach.c.e)
+                .join(reach, reach.c.run_id == _R.c.id)
+                .join(final, final.c.run_id == _R.c.id)
+                .order_by(reach.c.e, _R.c.id)
+                .limit(page_size)
+                .offset(offset)
+            )
             board.by_energy_to_target = [
-                LeaderRow(rank=offset + k + 1, id=r.id, name=r.name, group=None, status=_status(r),
-                          accuracy=r.value, energy_j=r.energy_j,
-                          accuracy_per_kwh=r.value / (r.energy_j / _J_PER_KWH) if r.energy_j > 0 else None,
-                          energy_to_target_j=r.e, to_target_basis="first logged value at or above the target")
+                LeaderRow(
+                    rank=offset + k + 1,
+                    id=r.id,
+                    name=r.name,
+                    group=None,
+                    status=_status(r),
+                    accuracy=r.value,
+                    energy_j=r.energy_j,
+                    accuracy_per_kwh=r.value / (r.energy_j / _J_PER_KWH)
+                    if r.energy_j > 0
+                    else None,
+                    energy_to_target_j=r.e,
+                    to_target_basis="first logged value at or above the target",
+                )
                 for k, r in enumerate(conn.execute(q).all())
             ]
         if board.unranked_total:
             has = sa.select(_M.c.run_id).where(_M.c.name == metric, _M.c.run_id == _R.c.id).exists()
-            q = (sa.select(_R.c.name).where(_selected(_R.c.id, ids, last), ~has)
-                 .order_by(_R.c.started_at.desc(), _R.c.id).limit(5))
+            q = (
+                sa.select(_R.c.name)
+                .where(_selected(_R.c.id, ids, last), ~has)
+                .order_by(_R.c.started_at.desc(), _R.c.id)
+                .limit(5)
+            )
             board.unranked_examples = [str(n) for n in conn.execute(q).scalars()]
     _notes(board)
     return board
@@ -122,14 +189,19 @@ def runs_leaderboard(store: Store, *, ids: Sequence[str] | None = None, last: in
 def _notes(board: Leaderboard) -> None:
     if board.unranked_total:
         board.notes.append(
-            f"{board.unranked_total} selected run(s) never logged {board.metric!r} and are not ranked "
+            f"{board.unranked_total} selected run(s) never logged {board.metric!r} and are not "
+            "ranked "
             f"(log it with run.log_metric({board.metric!r}, value))."
         )
     if board.target is not None and board.ranked_total > board.reached_total:
-        board.notes.append(f"{board.ranked_total - board.reached_total} ranked run(s) never reached the target.")
+        board.notes.append(
+            f"{board.ranked_total - board.reached_total} ranked run(s) never reached the target."
+        )
 
 
-def _to_target(row: dict[str, Any], acc: float, energy_j: float | None, target: float) -> tuple[float | None, str]:
+def _to_target(
+    row: dict[str, Any], acc: float, energy_j: float | None, target: float
+) -> tuple[float | None, str]:
     for e, a in row.get("curve") or []:
         if _f(a) is not None and float(a) >= target:
             return float(e), "first evaluation at or above the target (training curve)"
@@ -138,18 +210,35 @@ def _to_target(row: dict[str, Any], acc: float, energy_j: float | None, target: 
     return None, ""
 
 
-def bench_leaderboard(section: BenchSection, data: dict[str, Any], *, target: float | None = None,
-                      page: int = 1, page_size: int = 50) -> Leaderboard:
+def bench_leaderboard(
+    section: BenchSection,
+    data: dict[str, Any],
+    *,
+    target: float | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> Leaderboard:
     """Both rankings over a bench's rows, within each task (target per task by default)."""
-    board = Leaderboard(scope="bench", metric="accuracy", target=target, target_rule="", page=page,
-                        page_size=page_size)
+    board = Leaderboard(
+        scope="bench",
+        metric="accuracy",
+        target=target,
+        target_rule="",
+        page=page,
+        page_size=page_size,
+    )
     per_kwh: list[LeaderRow] = []
     to_target: list[LeaderRow] = []
     rules = []
     for task in section.tasks:
-        raw = {str(r.get("name")): r for r in [data["tasks"][task.name].get("baseline"),
-                                               *(data["tasks"][task.name].get("techniques") or {}).values()]
-               if isinstance(r, dict)}
+        raw = {
+            str(r.get("name")): r
+            for r in [
+                data["tasks"][task.name].get("baseline"),
+                *(data["tasks"][task.name].get("techniques") or {}).values(),
+            ]
+            if isinstance(r, dict)
+        }
         ok = [r for r in task.rows if r.status == "ok" and r.accuracy is not None]
         board.unranked_total += len(task.rows) - len(ok)
         best = max((r.accuracy for r in ok if r.accuracy is not None), default=None)
@@ -158,28 +247,49 @@ def bench_leaderboard(section: BenchSection, data: dict[str, Any], *, target: fl
         for r in ok:
             assert r.accuracy is not None
             e = r.train_energy_j_total
-            lr = LeaderRow(rank=0, id=",".join(r.run_ids[:1]), name=r.name, group=task.name, status=r.status,
-                           accuracy=r.accuracy, energy_j=e or 0.0,
-                           accuracy_per_kwh=r.accuracy / (e / _J_PER_KWH) if e else None, energy_to_target_j=None)
+            lr = LeaderRow(
+                rank=0,
+                id=",".join(r.run_ids[:1]),
+                name=r.name,
+                group=task.name,
+                status=r.status,
+                accuracy=r.accuracy,
+                energy_j=e or 0.0,
+                accuracy_per_kwh=r.accuracy / (e / _J_PER_KWH) if e else None,
+                energy_to_target_j=None,
+            )
             per_kwh.append(lr)
             if t is not None:
                 e_t, basis = _to_target(raw.get(r.name, {}), r.accuracy, e, t)
                 if e_t is not None:
-                    to_target.append(LeaderRow(**{**lr.__dict__, "energy_to_target_j": e_t, "to_target_basis": basis}))
+                    to_target.append(
+                        LeaderRow(
+                            **{**lr.__dict__, "energy_to_target_j": e_t, "to_target_basis": basis}
+                        )
+                    )
     board.target_rule = "; ".join(rules)
-    per_kwh.sort(key=lambda r: (r.group or "", r.accuracy_per_kwh is None, -(r.accuracy_per_kwh or 0.0), r.name))
+    per_kwh.sort(
+        key=lambda r: (
+            r.group or "",
+            r.accuracy_per_kwh is None,
+            -(r.accuracy_per_kwh or 0.0),
+            r.name,
+        )
+    )
     to_target.sort(key=lambda r: (r.group or "", r.energy_to_target_j or 0.0, r.name))
     for ranked in (per_kwh, to_target):
         group = None
         k = 0
-        for r in ranked:
-            k = k + 1 if r.group == group else 1
-            group, r.rank = r.group, k
+        for entry in ranked:
+            k = k + 1 if entry.group == group else 1
+            group, entry.rank = entry.group, k
     board.ranked_total, board.reached_total = len(per_kwh), len(to_target)
     start = (page - 1) * page_size
     board.by_accuracy_per_kwh = per_kwh[start : start + page_size]
     board.by_energy_to_target = to_target[start : start + page_size]
     if board.unranked_total:
         board.notes.append(f"{board.unranked_total} failed row(s) are not ranked.")
-    board.notes.append("Training energy includes the baseline training a compression technique starts from.")
+    board.notes.append(
+        "Training energy includes the baseline training a compression technique starts from."
+    )
     return board

@@ -103,8 +103,9 @@ class Figure:
         return self.x_log and bool(xs) and min(xs) > 0 and max(xs) / min(xs) > 20
 
 
-def axis_range(values: list[float], given: tuple[float, float] | None = None,
-               pad: float = 0.05) -> tuple[float, float]:
+def axis_range(
+    values: list[float], given: tuple[float, float] | None = None, pad: float = 0.05
+) -> tuple[float, float]:
     """The drawn interval for ``values``: ``given`` if set, else min..max padded (never empty)."""
     if given is not None:
         lo, hi = given

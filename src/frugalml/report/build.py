@@ -1,0 +1,293 @@
+"""``build_report``: gather runs and/or a bench result into one :class:`Report`.
+
+What a report covers: the given run ids (unique prefixes allowed), else the newest ``last``
+runs (default 20), or a bench's ``results.json`` together with the bench's runs found in the
+registry. Per-run timelines are drawn for up to ``timeline_max_runs`` runs (default 10);
+larger selections get an energy-over-time overview instead, so a report over a thousand runs
+reads no samples at all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from frugalml._params import check_choice, check_number
+from frugalml.errors import InputError, StoreError
+from frugalml.report import fmt
+from frugalml.report.bench import bench_section
+from frugalml.report.context import carbon_context
+from frugalml.report.data import (
+    RunInfo,
+    bench_run_ids,
+    find_runs,
+    load_bench,
+    run_info,
+    sample_stats,
+    select_runs,
+)
+from frugalml.report.leaderboard import bench_leaderboard, runs_leaderboard
+from frugalml.report.model import Report, RunRow
+from frugalml.report.modelcard import TRAINING_TYPES, energy_statement, model_card
+from frugalml.report.plots import Bar, Figure, Series
+from frugalml.report.summary import bench_summary, runs_summary
+from frugalml.report.timeline import build_timeline
+
+if TYPE_CHECKING:
+    from frugalml.store import Store
+
+__all__ = ["DEFAULT_LAST", "TIMELINE_MAX_RUNS", "build_report"]
+
+DEFAULT_LAST = 20
+TIMELINE_MAX_RUNS = 10
+FPO_KEYS = ("fpo", "flops_effective", "flops", "flops_per_sample")
+
+
+def _open_store(store: Store | str | os.PathLike[str] | bool | None) -> Store | None:
+    from frugalml.store import Store
+
+    if store is False:
+        return None
+    if isinstance(store, Store):
+        return store
+    return Store(None if store is True else store)
+
+
+def build_report(
+    runs: Sequence[str] | None = None,
+    *,
+    bench: str | os.PathLike[str] | None = None,
+    store: Store | str | os.PathLike[str] | bool | None = None,
+    last: int | None = None,
+    metric: str = "accuracy",
+    target: float | None = None,
+    page: int = 1,
+    page_size: int = 50,
+    training_type: str = "pre-training",
+    final: str | None = None,
+    fpo: float | None = None,
+    title: str | None = None,
+    timeline_max_runs: int = TIMELINE_MAX_RUNS,
+) -> Report:
+    """Build the report model of some runs or of a bench.
+
+    Args:
+        runs: run ids or unique prefixes; with neither ``runs`` nor ``bench``, the newest
+            ``last`` runs (default 20).
+        bench: a bench output folder (or its ``results.json``); its runs are looked up in the
+            registry by the ids each row lists.
+        store: a :class:`~frugalml.store.Store`, a registry URL/path, ``None`` for the default
+            registry, or ``False`` for none (bench only).
+        last: the newest N runs.
+        metric: the metric leaderboards rank by (the run's last logged value).
+        target: the value to reach for the energy-to-target ranking; default 95 % of the best.
+        page, page_size: which page of the runs table and leaderboards (all formats).
+        training_type: model-card ``training_type`` (``pre-training`` or ``fine-tuning``).
+        final: bench technique to treat as the final model (default: a rule, see docs).
+        fpo: floating-point operations per sample of the final model, when known.
+        title: report title.
+        timeline_max_runs: draw per-run timelines up to this many runs.
+
+    Example:
+        >>> report = build_report(last=5, store="sqlite://")  # doctest: +SKIP
+    """
+    from frugalml import __version__
+
+    check_number("build_report", "page", page, low=1, integer=True)
+    check_number("build_report", "page_size", page_size, low=1, integer=True)
+    check_number("build_report", "timeline_max_runs", timeline_max_runs, low=0, integer=True)
+    check_choice("build_report", "training_type", training_type, TRAINING_TYPES)
+    if last is not None:
+        check_number("build_report", "last", last, low=1, integer=True)
+    if target is not None:
+        check_number("build_report", "target", target)
+    if fpo is not None:
+        check_number("build_report", "fpo", fpo, low=0)
+    if bench is not None and (runs or last is not None):
+        raise InputError(
+            "Give either run ids / --last or --bench, not both: a bench report covers the bench's "
+            "runs."
+        )
+    notes: list[str] = []
+    bench_path, data = load_bench(bench) if bench is not None else (None, None)
+    if data is None:
+        st = _open_store(store)
+        if st is None:
+            raise InputError(
+                "A report on runs needs a registry: pass store= (or --db), or report a bench."
+            )
+        if not runs and last is None:
+            last = DEFAULT_LAST
+        records = select_runs(st, runs, last)
+        if not records:
+            raise InputError(
+                f"No runs in the registry {st.url}. Measure one with `frugal run -- COMMAND`, "
+                "or report a bench with --bench DIR."
+            )
+    else:
+        try:
+            st = _open_store(store)
+        except StoreError as e:
+            st = None
+            notes.append(f"Registry not available ({e}); the report uses results.json only.")
+        records = find_runs(st, bench_run_ids(data)) if st is not None else []
+    infos = [run_info(r) for r in records]
+    stats = sample_stats(st, [r.id for r in infos]) if st is not None and infos else {}
+    no_samples = [r.id for r in infos if r.id not in stats]
+    summary = (
+        bench_summary(data, infos, len(no_samples))
+        if data is not None
+        else runs_summary(infos, len(no_samples))
+    )
+    report = Report(
+        title=title or _title(infos, data),
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        frugalml_version=__version__,
+        selection={
+            "registry": st.url if st is not None else None,
+            "run_ids": list(runs or []),
+            "last": last,
+            "bench": str(bench_path) if bench_path else None,
+        },
+        summary=summary,
+        runs_total=len(infos),
+        page=page,
+        page_size=page_size,
+        notes=notes,
+    )
+    start = (page - 1) * page_size
+    report.runs = [_run_row(r, stats.get(r.id), metric) for r in infos[start : start + page_size]]
+    if st is not None and 0 < len(infos) <= timeline_max_runs:
+        for i, r in enumerate(infos, start=1):
+            samples = st.samples(r.id) if r.id in stats else []
+            report.timelines.append(build_timeline(r, samples, st.metrics(r.id), f"timeline-{i}"))
+    elif len(infos) > timeline_max_runs:
+        report.timeline_note = (
+            f"Per-run timelines are drawn for up to {timeline_max_runs} runs; this report covers "
+            f"{len(infos):,}. "
+            "Report fewer runs (frugal report RUN_ID ...) to see each run's power and metrics."
+        )
+    if len(infos) > 1:
+        report.overview = _overview(infos)
+    if summary.components:
+        report.components_figure = Figure(
+            id="components",
+            title="Energy per component",
+            kind="bars",
+            x_label="J",
+            bars=[
+                Bar(
+                    label=c.name,
+                    value=c.energy_j,
+                    text=f"{fmt.energy(c.energy_j)} ({c.share:.0%}, {c.method})",
+                    color=i % 7,
+                )
+                for i, c in enumerate(summary.components)
+            ],
+            caption="IT energy of each component over the selection, with how it was obtained.",
+        )
+    region = summary.region if summary.region != "unknown" else None
+    report.carbon = carbon_context(summary.energy_j, summary.pue or 1.0, region, summary.co2e_g)
+    fpo_list: list[tuple[str, float, str]] = []
+    if data is not None and bench_path is not None:
+        report.bench = bench_section(str(bench_path), data, final)
+        report.leaderboards.append(
+            bench_leaderboard(report.bench, data, target=target, page=page, page_size=page_size)
+        )
+        for task in report.bench.tasks:
+            row = next((r for r in task.rows if r.name == task.final), None)
+            if row is not None and row.fpo is not None:
+                fpo_list.append((f"{task.name} with {row.name}", row.fpo, row.fpo_basis))
+    elif st is not None:
+        explicit = [r.id for r in infos] if runs else None
+        report.leaderboards.append(
+            runs_leaderboard(
+                st,
+                ids=explicit,
+                last=None if runs else last,
+                metric=metric,
+                target=target,
+                page=page,
+                page_size=page_size,
+            )
+        )
+        found = _recorded_fpo(infos)
+        if found:
+            fpo_list.append(found)
+    if fpo is not None:
+        fpo_list = [("the final model", fpo, "given by the user")]
+    report.model_card = model_card(summary, __version__, training_type)
+    report.statement = energy_statement(summary, __version__, fpo_list)
+    return report
+
+
+def _title(infos: list[RunInfo], data: dict[str, Any] | None) -> str:
+    if data is not None:
+        tasks = list(data.get("tasks") or {})
+        return "frugalml bench report: " + (
+            ", ".join(tasks[:4]) + (" ..." if len(tasks) > 4 else "") or "no tasks"
+        )
+    if len(infos) == 1:
+        return f"frugalml report: {infos[0].name}"
+    return f"frugalml report: {len(infos):,} runs"
+
+
+def _run_row(r: RunInfo, stat: tuple[int, float] | None, metric: str) -> RunRow:
+    notes = []
+    if stat is None:
+        notes.append("no samples recorded")
+    if r.status == "interrupted":
+        notes.append("interrupted: figures up to the last saved sample")
+    if r.error:
+        notes.append(r.error)
+    return RunRow(
+        id=r.id,
+        name=r.name,
+        status=r.status,
+        started_at=r.started_at,
+        duration_s=r.duration_s,
+        energy_j=r.energy_j,
+        co2e_g=r.co2e_g,
+        method=r.method,
+        uncertainty=r.uncertainty.get("total"),
+        region=r.region,
+        accuracy=r.metrics.get(metric),
+        n_samples=stat[0] if stat else 0,
+        notes=notes,
+    )
+
+
+def _overview(infos: list[RunInfo]) -> Figure:
+    ordered = sorted(infos, key=lambda r: r.started_at + r.duration_s)
+    t0 = min(r.started_at for r in infos)
+    span_h = (max(r.started_at + r.duration_s for r in infos) - t0) / 3600
+    scale, unit = (3600.0, "hours") if span_h < 72 else (86400.0, "days")
+    total = 0.0
+    pts: list[tuple[float, float] | None] = [(0.0, 0.0)]
+    for r in ordered:
+        total += r.energy_j
+        pts.append(((r.started_at + r.duration_s - t0) / scale, total / 3.6e6))
+    return Figure(
+        id="overview",
+        title="Cumulative energy over time",
+        x_label=f"{unit} since {fmt.when(t0)}",
+        y_label="kWh (IT energy)",
+        series=[
+            Series(name="all selected runs", points=pts, mode="both" if len(pts) <= 60 else "line")
+        ],
+        caption="Each step is a run's energy, placed where it ended.",
+    )
+
+
+def _recorded_fpo(infos: list[RunInfo]) -> tuple[str, float, str] | None:
+    for r in infos:  # newest first
+        for where, values in (("metric", r.metrics), ("tag", r.tags), ("config", r.config)):
+            for key in FPO_KEYS:
+                try:
+                    value = float(values[key])
+                except (KeyError, TypeError, ValueError):
+                    continue
+                return f"run {r.name}", value, f"{where} {key!r} recorded with the run"
+    return None

@@ -1,0 +1,109 @@
+"""What to paste: the Hugging Face model-card ``co2_eq_emissions`` block and a paper's energy
+statement, both from the report's summary.
+
+The model-card fields follow the Hugging Face model-card metadata: ``emissions`` in grams of
+CO2e, ``source``, ``training_type``, ``geographical_location``, ``hardware_used``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from frugalml.measure.run import GRID_FACTOR_UNCERTAINTY
+from frugalml.report import fmt
+from frugalml.report.model import ModelCard, Summary
+
+__all__ = ["TRAINING_TYPES", "energy_statement", "hardware_line", "model_card"]
+
+TRAINING_TYPES = ("pre-training", "fine-tuning")
+
+
+def hardware_line(hw: dict[str, Any]) -> str:
+    """``Intel Xeon ... (2 threads), 24 GiB RAM, 1 × NVIDIA H100`` from a run's hardware block."""
+    parts = []
+    cpu = hw.get("cpu_model")
+    if cpu:
+        threads = hw.get("cpu_threads_visible") or hw.get("cpu_threads")
+        parts.append(f"{cpu} ({threads} threads)" if threads else str(cpu))
+    ram = hw.get("ram_bytes")
+    if isinstance(ram, int | float) and ram > 0:
+        parts.append(f"{ram / 2**30:.0f} GiB RAM")
+    names: dict[str, int] = {}
+    for gpu in hw.get("gpus") or []:
+        name = str(gpu.get("name") or "GPU") if isinstance(gpu, dict) else str(gpu)
+        names[name] = names.get(name, 0) + 1
+    parts += [f"{n} × {name}" for name, n in names.items()]
+    return ", ".join(parts) or "hardware not recorded"
+
+
+def _yaml_scalar(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return json.dumps(v)
+    if isinstance(v, int | float):
+        return f"{v:.6g}"
+    return json.dumps(
+        str(v), ensure_ascii=False
+    )  # a JSON string is a valid YAML double-quoted scalar
+
+
+def model_card(summary: Summary, version: str, training_type: str = "pre-training") -> ModelCard:
+    """The ``co2_eq_emissions`` metadata for a model card, with its YAML.
+
+    Example:
+        >>> from frugalml.report.model import Summary
+        >>> s = Summary(1, 3.6e6, 473.0, 60.0, "", "CPU", "world", "World average", 473.0,
+        ...             "Ember", 1.0,
+        ...             "personal machine", "cpu-model", "modelled", False, 0.4, 0.43, "")
+        >>> print(model_card(s, "0.1.0").yaml.splitlines()[1])
+          emissions: 473
+    """
+    how = "measured by hardware counters" if summary.measured else "modelled"
+    unc = fmt.pct(summary.uncertainty_co2e)
+    source = f"frugalml {version} ({summary.method}; {how}; {unc})"
+    block = {
+        "emissions": float(f"{summary.co2e_g:.4g}"),
+        "source": source,
+        "training_type": training_type,
+        "geographical_location": summary.region_name,
+        "hardware_used": summary.hardware,
+    }
+    lines = ["co2_eq_emissions:"] + [f"  {k}: {_yaml_scalar(v)}" for k, v in block.items()]
+    return ModelCard(co2_eq_emissions=block, yaml="\n".join(lines) + "\n")
+
+
+def energy_statement(
+    summary: Summary, version: str, fpo: list[tuple[str, float, str]] | None = None
+) -> str:
+    """One paragraph for a paper: hardware, duration, energy, CO2e, region, PUE, method,
+    uncertainty and the FPO of the final model(s) (``[(what, fpo, basis)]``)."""
+    runs = "one run" if summary.n_runs == 1 else f"{summary.n_runs:,} runs"
+    pue = "n/a" if summary.pue is None else fmt.num(summary.pue)
+    intensity = (
+        "n/a" if summary.intensity_g_per_kwh is None else fmt.num(summary.intensity_g_per_kwh)
+    )
+    text = (
+        f"Energy and carbon. The computation reported here ({runs}) took "
+        f"{fmt.duration(summary.duration_s)} "
+        f"({summary.duration_basis}) on {summary.hardware}. It used {fmt.kwh(summary.energy_j)} of "
+        "IT energy "
+        f"({fmt.pct(summary.uncertainty_energy)}), {summary.method_text}. With a power usage "
+        "effectiveness (PUE) of "
+        f"{pue} ({summary.pue_source or 'source not recorded'}) and the grid carbon intensity of "
+        f"{summary.region_name} ({intensity} gCO2e/kWh, "
+        f"{summary.intensity_source or 'source not recorded'}), "
+        f"this corresponds to {fmt.co2e(summary.co2e_g)} CO2e "
+        f"({fmt.pct(summary.uncertainty_co2e)}, which "
+        f"includes ±{GRID_FACTOR_UNCERTAINTY * 100:.0f} % for using an annual-average grid "
+        "factor). "
+    )
+    if fpo:
+        parts = [
+            f"{what}: {fmt.num(value)} floating-point operations per sample ({basis})"
+            for what, value, basis in fpo
+        ]
+        text += "The final model needs " + "; ".join(parts) + ". "
+    else:
+        text += "The floating-point operations (FPO) of the final model were not recorded. "
+    text += f"Uncertainties are relative and as estimated by frugalml {version}."
+    return text

@@ -1,0 +1,69 @@
+import dataclasses
+import functools
+
+import pytest
+import torch
+
+from frugalml.errors import TechniqueError
+from frugalml.reduce import Distill, count_params
+from frugalml.train import evaluate, fit, mlp
+
+from .conftest import state
+
+
+def test_student_is_smaller_and_learns(vec_data, trained_mlp):
+    t = Distill(student_width=0.25, epochs=6)
+    student = t.apply(trained_mlp, vec_data)
+    assert student[0].out_features == 8
+    assert t.student_params_ == count_params(student)
+    assert t.teacher_params_ == count_params(trained_mlp)
+    assert t.param_reduction_ >= 4
+    assert t.teacher_trained_in_apply_ is False
+    assert t.report()["teacher_trained_in_apply"] == 0
+    assert evaluate(student, vec_data.X_val, vec_data.y_val) > 0.8
+
+
+def test_teacher_is_not_modified(vec_data, trained_mlp):
+    before = state(trained_mlp)
+    Distill(epochs=1).apply(trained_mlp, vec_data)
+    assert all(torch.equal(v, before[k]) for k, v in trained_mlp.state_dict().items())
+    assert all(p.requires_grad for p in trained_mlp.parameters())
+
+
+def test_alpha_zero_is_plain_training(vec_data, trained_mlp):
+    student = Distill(student_width=0.5, alpha=0.0, epochs=2).apply(trained_mlp, vec_data)
+    torch.manual_seed(vec_data.seed)
+    plain = vec_data.make_model(width=0.5)
+    fit(plain, vec_data, epochs=2)
+    for a, b in zip(student.parameters(), plain.parameters()):
+        assert torch.allclose(a, b)
+
+
+def test_soft_targets_change_the_student(vec_data, trained_mlp):
+    a = Distill(alpha=0.0, epochs=1).apply(trained_mlp, vec_data)
+    b = Distill(alpha=0.9, epochs=1).apply(trained_mlp, vec_data)
+    assert not torch.equal(a[0].weight, b[0].weight)
+
+
+def test_needs_a_model_factory(vec_data, trained_mlp):
+    no_factory = dataclasses.replace(vec_data, make_model=None)
+    with pytest.raises(TechniqueError, match=r"distill failed: .*make_model"):
+        Distill().apply(trained_mlp, no_factory)
+
+
+def test_factory_without_width_is_explained(vec_data, trained_mlp):
+    rigid = dataclasses.replace(vec_data, make_model=lambda: mlp(16, 8, 3))
+    with pytest.raises(TechniqueError, match="width"):
+        Distill().apply(trained_mlp, rigid)
+
+
+def test_student_of_cnn(img_data, trained_cnn):
+    t = Distill(student_width=0.5, epochs=1)
+    student = t.apply(trained_cnn, img_data)
+    assert student(img_data.X_val).shape == (len(img_data.X_val), 3)
+    assert t.param_reduction_ > 3
+
+
+def test_partial_factory_works(vec_data, trained_mlp):
+    data = dataclasses.replace(vec_data, make_model=functools.partial(mlp, 16, 32, 3, 2))
+    assert Distill(epochs=1).apply(trained_mlp, data)[0].out_features == 8

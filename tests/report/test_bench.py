@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from frugalml.report.bench import bench_section, pareto_front, row_fpo
+
+from .conftest import XSS, bench_results
+
+
+def test_pareto_front_keeps_only_unbeaten_points():
+    pts = [(1.0, 0.80, 0), (2.0, 0.90, 1), (3.0, 0.85, 2), (2.0, 0.70, 3), (5.0, 0.95, 4)]
+    assert pareto_front(pts) == {0, 1, 4}
+
+
+def test_row_fpo_prefers_effective_flops():
+    assert row_fpo({"flops_effective": 10, "flops": 20, "macs": 30}) == (
+        10,
+        row_fpo({"flops_effective": 1})[1],
+    )
+    assert row_fpo({"macs": 30})[0] == 60
+    assert row_fpo({})[0] is None
+
+
+def test_bench_section_tables_figures_and_final():
+    section = bench_section("results.json", bench_results())
+    task = section.tasks[0]
+    assert [r.name for r in task.rows] == ["baseline", "int8-dynamic", XSS, "broken"]
+    assert [f.id for f in task.figures] == [
+        "bench-1-pareto-train",
+        "bench-1-pareto-infer",
+        "bench-1-curves",
+    ]
+    by = {r.name: r for r in task.rows}
+    # training energy includes the baseline's: 100 J baseline is cheapest, so alone on the frontier
+    assert by["baseline"].frontier_train and not by["int8-dynamic"].frontier_train
+    assert by["int8-dynamic"].train_energy_j_total == 105.0
+    # inference: XSS row (0.5 J, 0.90) and int8 (1.0 J, 0.947) and baseline (2 J, 0.95) all unbeaten
+    assert {r.name for r in task.rows if r.frontier_infer} == {"baseline", "int8-dynamic", XSS}
+    assert task.final == "int8-dynamic"  # within 1 point of the baseline, lowest inference energy
+    assert any("broken failed" in n for n in section.notes)
+
+
+def test_final_model_can_be_chosen():
+    task = bench_section("r.json", bench_results(), final=XSS).tasks[0]
+    assert task.final == XSS and task.final_rule == "chosen by the user"
+    task = bench_section("r.json", bench_results(), final="nope").tasks[0]
+    assert task.final is None and "nope" in task.final_rule
