@@ -37,11 +37,22 @@ def import_time(repeats: int = 7) -> dict[str, object]:
     times = []
     heavy = None
     for _ in range(repeats):
-        out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True, check=True
+        )
         dt, torch_loaded, sa_loaded, np_loaded = out.stdout.split()
         times.append(float(dt))
-        heavy = {"torch": torch_loaded == "True", "sqlalchemy": sa_loaded == "True", "numpy": np_loaded == "True"}
-    return {"median_s": statistics.median(times), "min_s": min(times), "runs": repeats, "imports_heavy": heavy}
+        heavy = {
+            "torch": torch_loaded == "True",
+            "sqlalchemy": sa_loaded == "True",
+            "numpy": np_loaded == "True",
+        }
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "runs": repeats,
+        "imports_heavy": heavy,
+    }
 
 
 def start_stop_time(db: str, repeats: int = 20) -> dict[str, float]:
@@ -59,7 +70,12 @@ def start_stop_time(db: str, repeats: int = 20) -> dict[str, float]:
             first = dt  # includes the one-off SQLAlchemy import in the sampler thread
         else:
             times.append(dt)
-    return {"first_s": float(first or 0.0), "median_s": statistics.median(times), "max_s": max(times), "runs": repeats}
+    return {
+        "first_s": float(first or 0.0),
+        "median_s": statistics.median(times),
+        "max_s": max(times),
+        "runs": repeats,
+    }
 
 
 def make_job(seconds: float):
@@ -68,8 +84,13 @@ def make_job(seconds: float):
     torch.manual_seed(0)
     X = torch.randn(4096, 256)
     y = torch.randint(0, 10, (4096,))
-    model = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
-                                torch.nn.ReLU(), torch.nn.Linear(512, 10))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(256, 512),
+        torch.nn.ReLU(),
+        torch.nn.Linear(512, 512),
+        torch.nn.ReLU(),
+        torch.nn.Linear(512, 10),
+    )
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
 
     def steps(n: int) -> None:
@@ -155,13 +176,25 @@ def main() -> None:
     table.add_column("measured", justify="right")
     table.add_column("target", justify="right")
     table.add_column("how")
-    table.add_row("whole-job overhead", f"{ov['median_overhead_pct']:+.2f} %", "<= 1 %",
-                  f"median of {ov['pairs']} paired ratios, {ov['steps']} training steps "
-                  f"(~{statistics.median(ov['plain_s']):.0f} s) each")
-    table.add_row("import frugalml", f"{imp['median_s'] * 1000:.0f} ms", "<= 200 ms",
-                  f"median of {imp['runs']} fresh interpreters; torch imported: {imp['imports_heavy']['torch']}")
-    table.add_row("start + stop", f"{ss['median_s'] * 1000:.1f} ms", "<= 100 ms",
-                  f"median of {ss['runs']} (first call {ss['first_s'] * 1000:.0f} ms incl. SQLAlchemy import)")
+    table.add_row(
+        "whole-job overhead",
+        f"{ov['median_overhead_pct']:+.2f} %",
+        "<= 1 %",
+        f"median of {ov['pairs']} paired ratios, {ov['steps']} training steps "
+        f"(~{statistics.median(ov['plain_s']):.0f} s) each",
+    )
+    table.add_row(
+        "import frugalml",
+        f"{imp['median_s'] * 1000:.0f} ms",
+        "<= 200 ms",
+        f"median of {imp['runs']} fresh interpreters; torch imported: {imp['imports_heavy']['torch']}",
+    )
+    table.add_row(
+        "start + stop",
+        f"{ss['median_s'] * 1000:.1f} ms",
+        "<= 100 ms",
+        f"median of {ss['runs']} (first call {ss['first_s'] * 1000:.0f} ms incl. SQLAlchemy import)",
+    )
     Console().print(table)
     print(f"wrote {RESULTS}")
 

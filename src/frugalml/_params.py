@@ -59,7 +59,9 @@ def check_choice(owner: str, name: str, value: Any, choices: Iterable[str]) -> N
         )
 
 
-def unknown_name(kind: str, value: str, known: Iterable[str], *, hint: str = "") -> UnknownNameError:
+def unknown_name(
+    kind: str, value: str, known: Iterable[str], *, hint: str = ""
+) -> UnknownNameError:
     """Build the error for an unknown name, suggesting the closest known ones."""
     names = sorted(known)
     close = difflib.get_close_matches(value, names, n=3, cutoff=0.5)

@@ -26,15 +26,23 @@ class Explodes(Technique):
 @pytest.fixture
 def with_failing_technique(monkeypatch):
     original = harness_mod.available_techniques
-    monkeypatch.setattr(harness_mod, "available_techniques", lambda: {**original(), "explodes": Explodes})
+    monkeypatch.setattr(
+        harness_mod, "available_techniques", lambda: {**original(), "explodes": Explodes}
+    )
 
 
 @pytest.mark.slow
 def test_tiny_bench_writes_every_key_for_every_row(tmp_path, with_failing_technique):
     out = tmp_path / "bench"
     db = f"sqlite:///{tmp_path / 'r.db'}"
-    results = run_bench(["iris-mlp"], ["int8-dynamic", "explodes"], out_dir=out, db=db, region="FR",
-                        technique_params={"int8-dynamic": {}})
+    results = run_bench(
+        ["iris-mlp"],
+        ["int8-dynamic", "explodes"],
+        out_dir=out,
+        db=db,
+        region="FR",
+        technique_params={"int8-dynamic": {}},
+    )
     on_disk = load_results(out)
     assert on_disk == json.loads(json.dumps(results))
     assert {"machine", "config", "tasks", "schema"} <= set(on_disk)

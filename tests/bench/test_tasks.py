@@ -26,5 +26,7 @@ def test_model_factory_matches_input_and_classes():
         out = task.make_model()(X_test[:3])
         assert out.shape == (3, data.n_classes)
         small = task.make_model(width=0.25)
-        assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in task.make_model().parameters())
+        assert sum(p.numel() for p in small.parameters()) < sum(
+            p.numel() for p in task.make_model().parameters()
+        )
         assert y_test.dtype == torch.int64

@@ -18,7 +18,11 @@ from frugalml.cli.main import main
 )
 def test_bad_input_exit_2(args, needle, capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
-        main([*args, "--db", str(tmp_path / "r.db")] if "--out" in args else [*args, "--out", str(tmp_path / "o")])
+        main(
+            [*args, "--db", str(tmp_path / "r.db")]
+            if "--out" in args
+            else [*args, "--out", str(tmp_path / "o")]
+        )
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err

@@ -48,9 +48,25 @@ def test_bad_input_one_line_exit_2(args, needle, capsys):
 def test_run_exits_with_child_code_and_writes_files(tmp_path):
     out = tmp_path / "out"
     r = subprocess.run(
-        [*FRUGAL, "run", "--name", "x", "--region", "FR", "--out", str(out), "--interval", "0.1", "--",
-         sys.executable, "-c", "import sys; sum(range(3_000_000)); sys.exit(7)"],
-        capture_output=True, text=True, timeout=60,
+        [
+            *FRUGAL,
+            "run",
+            "--name",
+            "x",
+            "--region",
+            "FR",
+            "--out",
+            str(out),
+            "--interval",
+            "0.1",
+            "--",
+            sys.executable,
+            "-c",
+            "import sys; sum(range(3_000_000)); sys.exit(7)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 7, r.stderr
     data = json.loads((out / "run.json").read_text())
@@ -62,7 +78,9 @@ def test_run_exits_with_child_code_and_writes_files(tmp_path):
 
 def test_runs_and_show(tmp_path):
     db = str(tmp_path / "r.db")
-    r = subprocess.run([*FRUGAL, "run", "--db", db, "-q", "--name", "<b>bold</b>", "--", "true"], timeout=60)
+    r = subprocess.run(
+        [*FRUGAL, "run", "--db", db, "-q", "--name", "<b>bold</b>", "--", "true"], timeout=60
+    )
     assert r.returncode == 0
     runner = CliRunner()
     res = runner.invoke(cli, ["runs", "--db", db, "--json"])
@@ -70,7 +88,9 @@ def test_runs_and_show(tmp_path):
     row = json.loads(res.output.splitlines()[0])
     assert row["name"] == "<b>bold</b>" and row["status"] == "finished"
     res = runner.invoke(cli, ["show", row["id"][:8], "--db", db])
-    assert res.exit_code == 0 and "<b>bold</b>" in res.output and "cpu-model" in res.output or "rapl" in res.output
+    assert (
+        res.exit_code == 0 and "<b>bold</b>" in res.output and "cpu-model" in res.output
+    ) or "rapl" in res.output
     res = runner.invoke(cli, ["runs", "--db", db])
     assert res.exit_code == 0 and row["id"][:6] in res.output
 
@@ -92,7 +112,9 @@ def test_process_attribution_one_core_twice_half_core(tmp_path):
     energies = {}
     for duty in (1.0, 0.5):
         out = tmp_path / f"d{duty}"
-        r = subprocess.run([*FRUGAL, "run", "-q", "--out", str(out), "--", *_burn_cmd(duty, 2.0)], timeout=60)
+        r = subprocess.run(
+            [*FRUGAL, "run", "-q", "--out", str(out), "--", *_burn_cmd(duty, 2.0)], timeout=60
+        )
         assert r.returncode == 0
         energies[duty] = json.loads((out / "run.json").read_text())["energy_j"]["cpu"]
     ratio = energies[1.0] / energies[0.5]
@@ -103,8 +125,22 @@ def test_process_attribution_one_core_twice_half_core(tmp_path):
 def test_kill_9_keeps_samples_up_to_last_interval(tmp_path):
     db, out = str(tmp_path / "r.db"), tmp_path / "out"
     proc = subprocess.Popen(
-        [*FRUGAL, "run", "--db", db, "--out", str(out), "--interval", "0.2", "--name", "killed", "--",
-         sys.executable, "-c", "import time; time.sleep(60)"],
+        [
+            *FRUGAL,
+            "run",
+            "--db",
+            db,
+            "--out",
+            str(out),
+            "--interval",
+            "0.2",
+            "--name",
+            "killed",
+            "--",
+            sys.executable,
+            "-c",
+            "import time; time.sleep(60)",
+        ],
         start_new_session=True,
     )
     time.sleep(2.5)

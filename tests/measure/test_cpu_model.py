@@ -30,7 +30,12 @@ def test_spec_from_model_name_table():
 
 
 def test_spec_from_cpuid_microarchitecture_when_name_is_hidden():
-    cpu = CpuInfo(model_name="Intel(R) Xeon(R) Processor @ 2.80GHz", vendor="GenuineIntel", family=6, model=106)
+    cpu = CpuInfo(
+        model_name="Intel(R) Xeon(R) Processor @ 2.80GHz",
+        vendor="GenuineIntel",
+        family=6,
+        model=106,
+    )
     spec = cpu_power_spec(cpu)
     assert spec.basis == "microarch"
     assert "Ice Lake" in spec.source
@@ -38,7 +43,9 @@ def test_spec_from_cpuid_microarchitecture_when_name_is_hidden():
 
 
 def test_spec_fallback_for_unknown_cpu():
-    spec = cpu_power_spec(CpuInfo(model_name="Mystery CPU 9000", vendor="Nobody", family=1, model=1))
+    spec = cpu_power_spec(
+        CpuInfo(model_name="Mystery CPU 9000", vendor="Nobody", family=1, model=1)
+    )
     assert spec.basis == "fallback"
     assert spec.w_per_thread == pytest.approx(FALLBACK_W_PER_THREAD)
     assert spec.uncertainty == 0.60
@@ -62,15 +69,21 @@ class FakeMachine:
 
 def test_process_scope_charges_cpu_seconds_at_full_load_power():
     spec = CpuPowerSpec(4.0, "table", "test")
-    sensor = CpuModelSensor("process", spec=spec, tree=FakeTree([0.0, 2.5]), capacity=CpuCapacity(8, None))
+    sensor = CpuModelSensor(
+        "process", spec=spec, tree=FakeTree([0.0, 2.5]), capacity=CpuCapacity(8, None)
+    )
     assert sensor.read()["cpu"].energy_j == 0.0
     assert sensor.read()["cpu"].energy_j == pytest.approx(2.5 * 4.0 * 1.02)
 
 
 def test_process_scope_energy_proportional_to_cpu_time():
     spec = CpuPowerSpec(4.0, "table", "test")
-    one = CpuModelSensor("process", spec=spec, tree=FakeTree([0.0, 2.0]), capacity=CpuCapacity(2, None))
-    half = CpuModelSensor("process", spec=spec, tree=FakeTree([0.0, 1.0]), capacity=CpuCapacity(2, None))
+    one = CpuModelSensor(
+        "process", spec=spec, tree=FakeTree([0.0, 2.0]), capacity=CpuCapacity(2, None)
+    )
+    half = CpuModelSensor(
+        "process", spec=spec, tree=FakeTree([0.0, 1.0]), capacity=CpuCapacity(2, None)
+    )
     e_one = [one.read()["cpu"].energy_j for _ in range(2)][-1]
     e_half = [half.read()["cpu"].energy_j for _ in range(2)][-1]
     assert e_one == pytest.approx(2 * e_half)
@@ -81,7 +94,9 @@ def test_machine_scope_uses_utilisation_curve(monkeypatch):
     clock = iter([100.0, 102.0])
     monkeypatch.setattr("frugalml.measure.cpu_model.time.monotonic", lambda: next(clock))
     # 4 threads for 2 s, 4 busy CPU-seconds -> u = 0.5 -> 0.75 of TDP share
-    sensor = CpuModelSensor("machine", spec=spec, capacity=CpuCapacity(4, None), machine=FakeMachine([10.0, 14.0]))
+    sensor = CpuModelSensor(
+        "machine", spec=spec, capacity=CpuCapacity(4, None), machine=FakeMachine([10.0, 14.0])
+    )
     e = sensor.read()["cpu"].energy_j
     assert e == pytest.approx(4 * 5.0 * 0.75 * 2.0)
 
@@ -109,9 +124,18 @@ def test_cgroup_v1_quota_and_unlimited(tmp_path):
 def test_read_cpuinfo_x86(tmp_path):
     text = "\n".join(
         [
-            "processor\t: 0", "vendor_id\t: AuthenticAMD", "cpu family\t: 25", "model\t\t: 1",
-            "model name\t: AMD EPYC 7763 64-Core Processor", "physical id\t: 0", "flags\t\t: fpu avx2", "",
-            "processor\t: 1", "vendor_id\t: AuthenticAMD", "physical id\t: 1", "",
+            "processor\t: 0",
+            "vendor_id\t: AuthenticAMD",
+            "cpu family\t: 25",
+            "model\t\t: 1",
+            "model name\t: AMD EPYC 7763 64-Core Processor",
+            "physical id\t: 0",
+            "flags\t\t: fpu avx2",
+            "",
+            "processor\t: 1",
+            "vendor_id\t: AuthenticAMD",
+            "physical id\t: 1",
+            "",
         ]
     )
     (tmp_path / "cpuinfo").write_text(text)

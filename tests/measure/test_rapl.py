@@ -46,8 +46,14 @@ def test_readings_in_joules(tmp_path):
 def test_energy_correct_across_wraparound(tmp_path):
     rng = 10_000_000  # 10 J range
     fake = make_powercap_tree(tmp_path, range_uj=rng, start_uj=8_000_000, dram=True)
-    with Tracker("wrap", sensors=[RaplSensor(root=tmp_path)], db=False, scope="machine",
-                 interval_s=60, handle_signals=False) as run:
+    with Tracker(
+        "wrap",
+        sensors=[RaplSensor(root=tmp_path)],
+        db=False,
+        scope="machine",
+        interval_s=60,
+        handle_signals=False,
+    ) as run:
         fake.add_j("intel-rapl:0", 3.0)  # 8 J -> 11 J wraps to ~1 J
         fake.add_j("intel-rapl:0:2", 1.0)
         run_sample = run  # noqa: F841
@@ -59,8 +65,14 @@ def test_energy_correct_across_wraparound(tmp_path):
 
 def test_several_wraps_over_samples(tmp_path):
     fake = make_powercap_tree(tmp_path, range_uj=10_000_000, start_uj=0, dram=False)
-    tracker = Tracker("wraps", sensors=[RaplSensor(root=tmp_path)], db=False, scope="machine",
-                      interval_s=60, handle_signals=False)
+    tracker = Tracker(
+        "wraps",
+        sensors=[RaplSensor(root=tmp_path)],
+        db=False,
+        scope="machine",
+        interval_s=60,
+        handle_signals=False,
+    )
     tracker.start()
     for _ in range(7):
         fake.add_j("intel-rapl:0", 4.0)  # less than one range between samples
@@ -116,8 +128,14 @@ def test_process_scope_scales_machine_counters_by_cpu_share(tmp_path, monkeypatc
     busy_s = iter([100.0, 102.0])  # the machine was busy 2.0 CPU-s
     monkeypatch.setattr(_proc.ProcessTree, "cpu_s", lambda self: next(proc_s))
     monkeypatch.setattr(_proc.MachineCpu, "busy_s", lambda self: next(busy_s))
-    tracker = Tracker("share", sensors=[RaplSensor(root=tmp_path)], db=False, scope="process",
-                      interval_s=60, handle_signals=False)
+    tracker = Tracker(
+        "share",
+        sensors=[RaplSensor(root=tmp_path)],
+        db=False,
+        scope="process",
+        interval_s=60,
+        handle_signals=False,
+    )
     tracker.start()
     fake.add_j("intel-rapl:0", 100.0)
     run = tracker.stop()

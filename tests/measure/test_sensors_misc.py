@@ -64,7 +64,7 @@ def test_ram_model_uses_process_memory_not_host_total():
     rss = ProcessTree().rss_bytes()
     assert w == pytest.approx(W_PER_GIB * rss / 2**30, rel=0.2)
     assert w < W_PER_GIB * 4  # a test process holds well under 4 GiB
-    assert 0 < machine_memory_used_bytes()
+    assert machine_memory_used_bytes() > 0
 
 
 def test_process_tree_counts_children(tmp_path):
@@ -73,7 +73,13 @@ def test_process_tree_counts_children(tmp_path):
 
     tree = ProcessTree()
     tree.cpu_s()
-    child = subprocess.Popen([sys.executable, "-c", "import time\nt=time.process_time()\nwhile time.process_time()-t<0.3: pass"])
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nt=time.process_time()\nwhile time.process_time()-t<0.3: pass",
+        ]
+    )
     child.wait()
     # the reaped child's CPU time arrives through children_user/children_system
     assert tree.cpu_s() >= 0.25

@@ -31,7 +31,9 @@ def test_context_manager_measures_counter_energy():
 
 def test_power_is_integrated_trapezoidally():
     clock_power = iter([100.0, 300.0])
-    sensor = ScriptedSensor(lambda n: next(clock_power), power=True, component="gpu:0", method="nvml-power")
+    sensor = ScriptedSensor(
+        lambda n: next(clock_power), power=True, component="gpu:0", method="nvml-power"
+    )
     t0 = time.monotonic()
     with Tracker("p", sensors=[sensor], db=False, interval_s=60) as run:
         time.sleep(0.2)
@@ -70,7 +72,10 @@ def test_start_stop_and_metrics_persisted(tmp_path):
     assert rec.status == "finished"
     assert rec.energy_j == pytest.approx(10.0)
     metrics = store.metrics(run.id)
-    assert [(m["name"], m["value"], m["step"]) for m in metrics] == [("loss", 0.5, 1), ("accuracy", 0.9, 1)]
+    assert [(m["name"], m["value"], m["step"]) for m in metrics] == [
+        ("loss", 0.5, 1),
+        ("accuracy", 0.9, 1),
+    ]
     assert any("loss" in e["message"] for e in run.errors)
     assert rec.summary["metrics"] == {"loss": 0.5, "accuracy": 0.9}
 
@@ -90,18 +95,20 @@ def test_sensor_failing_mid_run_never_reaches_user_code(tmp_path):
 
 
 def test_exception_in_tracked_code_marks_run_failed_and_propagates(tmp_path):
-    with pytest.raises(ZeroDivisionError):
-        with Tracker("boom", sensors=[scripted()], db=str(tmp_path / "r.db"), interval_s=60) as run:
-            1 / 0  # noqa: B018
+    tracker = Tracker("boom", sensors=[scripted()], db=str(tmp_path / "r.db"), interval_s=60)
+    with pytest.raises(ZeroDivisionError), tracker as run:
+        1 / 0  # noqa: B018
     assert run.status == "failed"
     assert "ZeroDivisionError" in run.error
     assert Store(str(tmp_path / "r.db")).get_run(run.id).status == "failed"
 
 
 def test_keyboard_interrupt_marks_interrupted():
-    with pytest.raises(KeyboardInterrupt):
-        with Tracker("ki", sensors=[scripted()], db=False, interval_s=60) as run:
-            raise KeyboardInterrupt
+    with (
+        pytest.raises(KeyboardInterrupt),
+        Tracker("ki", sensors=[scripted()], db=False, interval_s=60) as run,
+    ):
+        raise KeyboardInterrupt
     assert run.status == "interrupted"
 
 
@@ -125,16 +132,20 @@ def test_signal_handler_is_chained_not_replaced():
 
 
 def test_sigint_with_default_handler_interrupts():
-    with pytest.raises(KeyboardInterrupt):
-        with Tracker("int", sensors=[scripted()], db=False, interval_s=60) as run:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(1)
+    with (
+        pytest.raises(KeyboardInterrupt),
+        Tracker("int", sensors=[scripted()], db=False, interval_s=60) as run,
+    ):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
     assert run.status == "interrupted"
 
 
 def test_samples_persisted_as_taken(tmp_path):
     out = tmp_path / "out"
-    with Tracker("live", sensors=[ConstantPowerSensor(10.0)], db=False, out_dir=out, interval_s=0.05) as run:
+    with Tracker(
+        "live", sensors=[ConstantPowerSensor(10.0)], db=False, out_dir=out, interval_s=0.05
+    ) as run:
         time.sleep(0.3)
         with open(out / "samples.csv") as f:
             rows_during = list(csv.DictReader(f))
@@ -147,8 +158,22 @@ def test_samples_persisted_as_taken(tmp_path):
     with open(out / "samples.csv") as f:
         rows = list(csv.DictReader(f))
     assert sum(float(r["energy_j"]) for r in rows) == pytest.approx(run.energy_j["total"], rel=1e-9)
-    for key in ("id", "name", "started_at", "duration_s", "exit_code", "energy_j", "methods", "uncertainty",
-                "region", "intensity_g_per_kwh", "pue", "co2e_g", "hardware", "scope"):
+    for key in (
+        "id",
+        "name",
+        "started_at",
+        "duration_s",
+        "exit_code",
+        "energy_j",
+        "methods",
+        "uncertainty",
+        "region",
+        "intensity_g_per_kwh",
+        "pue",
+        "co2e_g",
+        "hardware",
+        "scope",
+    ):
         assert key in final
     assert {"cpu_model", "cpu_threads", "ram_bytes", "gpus"} <= set(final["hardware"])
 
@@ -157,7 +182,9 @@ def test_full_disk_is_recorded_not_raised(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     os.symlink("/dev/full", out / "samples.csv")  # writes fail with ENOSPC
-    with Tracker("full", sensors=[ConstantPowerSensor(10.0)], db=False, out_dir=out, interval_s=0.05) as run:
+    with Tracker(
+        "full", sensors=[ConstantPowerSensor(10.0)], db=False, out_dir=out, interval_s=0.05
+    ) as run:
         time.sleep(0.15)
     assert run.status == "finished"
     assert run.energy_j["system"] > 0
@@ -167,7 +194,9 @@ def test_full_disk_is_recorded_not_raised(tmp_path):
 def test_broken_database_is_recorded_not_raised(tmp_path):
     not_a_db = tmp_path / "db.sqlite"
     not_a_db.write_bytes(b"this is not a database" * 100)
-    with Tracker("badb", sensors=[ConstantPowerSensor(10.0)], db=str(not_a_db), interval_s=0.05) as run:
+    with Tracker(
+        "badb", sensors=[ConstantPowerSensor(10.0)], db=str(not_a_db), interval_s=0.05
+    ) as run:
         time.sleep(0.1)
     assert run.status == "finished"
     assert run.energy_j["system"] > 0
@@ -180,7 +209,9 @@ def test_no_region_means_world_and_says_so():
     d = run.to_dict()
     assert d["region"] == "world"
     assert "no region" in d["region_source"]
-    assert d["co2e_g"] == pytest.approx(10.0 / 3.6e6 * d["pue"] * d["intensity_g_per_kwh"], rel=1e-6)
+    assert d["co2e_g"] == pytest.approx(
+        10.0 / 3.6e6 * d["pue"] * d["intensity_g_per_kwh"], rel=1e-6
+    )
 
 
 def test_region_and_pue_from_environment(monkeypatch):

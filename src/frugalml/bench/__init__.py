@@ -4,4 +4,15 @@ from frugalml.bench.harness import SUITES, available_techniques, run_bench
 from frugalml.bench.results import ROW_KEYS, SCHEMA, load_results
 from frugalml.bench.tasks import TASKS, Task, all_tasks, get_task
 
-__all__ = ["ROW_KEYS", "SCHEMA", "SUITES", "TASKS", "Task", "all_tasks", "available_techniques", "get_task", "load_results", "run_bench"]
+__all__ = [
+    "ROW_KEYS",
+    "SCHEMA",
+    "SUITES",
+    "TASKS",
+    "Task",
+    "all_tasks",
+    "available_techniques",
+    "get_task",
+    "load_results",
+    "run_bench",
+]

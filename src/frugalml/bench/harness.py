@@ -11,6 +11,7 @@ A technique that fails is recorded as failed with its reason; the bench goes on.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -84,7 +85,11 @@ class BenchConfig:
         suite = SUITES[self.suite]
         tasks = [get_task(t) for t in (self.tasks or suite.tasks or all_tasks())]
         registry = available_techniques()
-        names = list(self.techniques) if self.techniques is not None else list(suite.techniques or registry)
+        names = (
+            list(self.techniques)
+            if self.techniques is not None
+            else list(suite.techniques or registry)
+        )
         for name in names:
             if name not in registry:
                 raise unknown_name("technique", name, registry)
@@ -138,12 +143,26 @@ def run_bench(
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            return run_bench(tasks, techniques, suite=suite, repeats=repeats, seed=seed, out_dir=out_dir, db=db,
-                             region=region, pue=pue, technique_params=technique_params, threads=None,
-                             on_row=on_row, progress=progress)
+            return run_bench(
+                tasks,
+                techniques,
+                suite=suite,
+                repeats=repeats,
+                seed=seed,
+                out_dir=out_dir,
+                db=db,
+                region=region,
+                pue=pue,
+                technique_params=technique_params,
+                threads=None,
+                on_row=on_row,
+                progress=progress,
+            )
         finally:
             torch.set_num_threads(previous_threads)
-    cfg = BenchConfig(suite, tasks, techniques, repeats, seed, out_dir, db, region, pue, technique_params or {})
+    cfg = BenchConfig(
+        suite, tasks, techniques, repeats, seed, out_dir, db, region, pue, technique_params or {}
+    )
     suite_cfg, task_list, names, n_repeats = cfg.resolve()
     from frugalml.measure.hardware import machine_hardware
     from frugalml.measure.tracker import Tracker
@@ -157,25 +176,45 @@ def run_bench(
         "schema": SCHEMA,
         "machine": machine,
         "config": {
-            "suite": suite, "tasks": [t.name for t in task_list], "techniques": names,
-            "repeats": n_repeats, "seed": seed, "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
-            "duration_s": 0.0, "region": probe._region.code, "intensity_g_per_kwh": probe._region.intensity_g_per_kwh,
-            "pue": probe._pue, "latency_batch": LATENCY_BATCH, "infer_min_seconds": suite_cfg.infer_seconds,
-            "technique_params": cfg.technique_params, "energy_method": None,
+            "suite": suite,
+            "tasks": [t.name for t in task_list],
+            "techniques": names,
+            "repeats": n_repeats,
+            "seed": seed,
+            "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
+            "duration_s": 0.0,
+            "region": probe._region.code,
+            "intensity_g_per_kwh": probe._region.intensity_g_per_kwh,
+            "pue": probe._pue,
+            "latency_batch": LATENCY_BATCH,
+            "infer_min_seconds": suite_cfg.infer_seconds,
+            "technique_params": cfg.technique_params,
+            "energy_method": None,
         },
         "tasks": {},
     }
     bench_id = f"{int(started)}"
 
     def tracker_args(task: str, row: str, phase: str) -> dict[str, Any]:
-        return dict(name=f"bench:{task}:{row}:{phase}", db=db, region=region, pue=pue, handle_signals=False,
-                    tags={"bench": bench_id, "task": task, "technique": row, "phase": phase})
+        return dict(
+            name=f"bench:{task}:{row}:{phase}",
+            db=db,
+            region=region,
+            pue=pue,
+            handle_signals=False,
+            tags={"bench": bench_id, "task": task, "technique": row, "phase": phase},
+        )
 
     registry = available_techniques()
     explicit = techniques is not None
-    per_task = {t.name: [n for n in names if explicit or applies(registry[n], t)] for t in task_list}
-    unit = (progress.add_task("bench", total=sum(n_repeats * (1 + len(v)) for v in per_task.values()))
-            if progress else None)
+    per_task = {
+        t.name: [n for n in names if explicit or applies(registry[n], t)] for t in task_list
+    }
+    unit = (
+        progress.add_task("bench", total=sum(n_repeats * (1 + len(v)) for v in per_task.values()))
+        if progress
+        else None
+    )
     for task in task_list:
         names = per_task[task.name]
         task_result: dict[str, Any] = {"task": task.describe(), "baseline": None, "techniques": {}}
@@ -184,19 +223,37 @@ def run_bench(
         for r in range(n_repeats):
             data, X_test, y_test = task.train_data(seed + r)
             _advance(progress, unit, f"{task.name}: baseline (repeat {r + 1}/{n_repeats})", 0)
-            baseline, base_run = _train_baseline(task, data, X_test, y_test, seed + r,
-                                                 tracker_args(task.name, "baseline", "train"))
+            baseline, base_run = _train_baseline(
+                task, data, X_test, y_test, seed + r, tracker_args(task.name, "baseline", "train")
+            )
             if r == 0:
-                base_run.update(_measure(baseline, X_test, suite_cfg.infer_seconds,
-                                         tracker_args(task.name, "baseline", "infer")))
+                base_run.update(
+                    _measure(
+                        baseline,
+                        X_test,
+                        suite_cfg.infer_seconds,
+                        tracker_args(task.name, "baseline", "infer"),
+                    )
+                )
             runs["baseline"].append(base_run)
             _advance(progress, unit, f"{task.name}: baseline", 1)
             for name in names:
                 _advance(progress, unit, f"{task.name}: {name} (repeat {r + 1}/{n_repeats})", 0)
                 params = cfg.technique_params.get(name, {})
-                runs[name].append(_run_technique(name, params, baseline, data, X_test, y_test, seed + r,
-                                                 measure=r == 0, infer_seconds=suite_cfg.infer_seconds,
-                                                 tracker_args=lambda ph, n=name: tracker_args(task.name, n, ph)))
+                runs[name].append(
+                    _run_technique(
+                        name,
+                        params,
+                        baseline,
+                        data,
+                        X_test,
+                        y_test,
+                        seed + r,
+                        measure=r == 0,
+                        infer_seconds=suite_cfg.infer_seconds,
+                        tracker_args=functools.partial(tracker_args, task.name, name),
+                    )
+                )
                 _advance(progress, unit, f"{task.name}: {name}", 1)
         base_row = finish_row("baseline", runs["baseline"], None, {})
         task_result["baseline"] = base_row
@@ -222,8 +279,9 @@ def _advance(progress: Any, unit: Any, description: str, n: int) -> None:
         progress.update(unit, description=description, advance=n)
 
 
-def _train_baseline(task: Task, data: Any, X_test: Any, y_test: Any, seed: int,
-                    tracker_args: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def _train_baseline(
+    task: Task, data: Any, X_test: Any, y_test: Any, seed: int, tracker_args: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
     """Train the baseline under the tracker, recording accuracy vs cumulative energy per epoch."""
     torch = require("torch", "frugal bench")
     from frugalml.measure.tracker import Tracker
@@ -257,9 +315,19 @@ def _train_baseline(task: Task, data: Any, X_test: Any, y_test: Any, seed: int,
     }
 
 
-def _run_technique(name: str, params: dict[str, Any], baseline: Any, data: Any, X_test: Any, y_test: Any,
-                   seed: int, *, measure: bool, infer_seconds: float,
-                   tracker_args: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+def _run_technique(
+    name: str,
+    params: dict[str, Any],
+    baseline: Any,
+    data: Any,
+    X_test: Any,
+    y_test: Any,
+    seed: int,
+    *,
+    measure: bool,
+    infer_seconds: float,
+    tracker_args: Callable[[str], dict[str, Any]],
+) -> dict[str, Any]:
     torch = require("torch", "frugal bench")
     from frugalml.measure.tracker import Tracker
     from frugalml.train.loop import evaluate
@@ -301,15 +369,20 @@ def _run_technique(name: str, params: dict[str, Any], baseline: Any, data: Any, 
         return {"failed": f"{type(e).__name__}: {first}" if not first.startswith(name) else first}
 
 
-def _measure(model: Any, X_test: Any, infer_seconds: float, tracker_args: dict[str, Any]) -> dict[str, Any]:
+def _measure(
+    model: Any, X_test: Any, infer_seconds: float, tracker_args: dict[str, Any]
+) -> dict[str, Any]:
     facts = model_facts(model, X_test)
-    e_1k, method, run_id = inference_energy(model, X_test, LATENCY_BATCH, min_seconds=infer_seconds,
-                                            tracker_args=tracker_args)
+    e_1k, _method, run_id = inference_energy(
+        model, X_test, LATENCY_BATCH, min_seconds=infer_seconds, tracker_args=tracker_args
+    )
     return {
         "infer_energy_j_per_1k": e_1k,
         "infer_run_id": run_id,
-        "latency_ms": {"batch_1": latency_ms(model, X_test, 1),
-                       f"batch_{LATENCY_BATCH}": latency_ms(model, X_test, LATENCY_BATCH)},
+        "latency_ms": {
+            "batch_1": latency_ms(model, X_test, 1),
+            f"batch_{LATENCY_BATCH}": latency_ms(model, X_test, LATENCY_BATCH),
+        },
         "params": facts.params,
         "params_nonzero": facts.params_nonzero,
         "size_bytes": facts.size_bytes,

@@ -50,8 +50,15 @@ def model_facts(model: nn.Module, example: torch.Tensor) -> ModelFacts:
     )
 
 
-def latency_ms(model: nn.Module, X: torch.Tensor, batch: int, *, budget_s: float = 0.3,
-               max_runs: int = 200, warmup: int = 3) -> float:
+def latency_ms(
+    model: nn.Module,
+    X: torch.Tensor,
+    batch: int,
+    *,
+    budget_s: float = 0.3,
+    max_runs: int = 200,
+    warmup: int = 3,
+) -> float:
     """Median wall time (ms) of one forward pass on ``batch`` samples, under no_grad."""
     torch = require("torch", "bench latency")
     reps = -(-batch // len(X))
@@ -68,8 +75,14 @@ def latency_ms(model: nn.Module, X: torch.Tensor, batch: int, *, budget_s: float
     return statistics.median(times) * 1000
 
 
-def inference_energy(model: nn.Module, X: torch.Tensor, batch: int, *, min_seconds: float,
-                     tracker_args: dict[str, Any]) -> tuple[float, str, str]:
+def inference_energy(
+    model: nn.Module,
+    X: torch.Tensor,
+    batch: int,
+    *,
+    min_seconds: float,
+    tracker_args: dict[str, Any],
+) -> tuple[float, str, str]:
     """Energy (J) per 1,000 samples over repeated passes on ``X``; returns (J/1k, method, run id)."""
     torch = require("torch", "bench inference energy")
     from frugalml.measure.tracker import Tracker

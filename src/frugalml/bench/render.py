@@ -19,18 +19,40 @@ def task_table(name: str, task: dict[str, Any], config: dict[str, Any]) -> Any:
     from rich.table import Table
 
     batch = config.get("latency_batch", 256)
-    t = Table(title=f"{escape(name)} — {escape(task['task']['model'])}; accuracy on the test split "
-                    f"({task['task']['n_test']} samples), mean of {config['repeats']} repeat(s)",
-              title_justify="left", show_lines=False)
-    for col in ("row", "accuracy", "Δ pt", "train energy", "infer J/1k", f"latency b{batch}",
-                "non-zero params", "size", "MACs"):
+    t = Table(
+        title=f"{escape(name)} — {escape(task['task']['model'])}; accuracy on the test split "
+        f"({task['task']['n_test']} samples), mean of {config['repeats']} repeat(s)",
+        title_justify="left",
+        show_lines=False,
+    )
+    for col in (
+        "row",
+        "accuracy",
+        "Δ pt",
+        "train energy",
+        "infer J/1k",
+        f"latency b{batch}",
+        "non-zero params",
+        "size",
+        "MACs",
+    ):
         t.add_column(col, justify="left" if col == "row" else "right")
     rows = [task["baseline"], *task["techniques"].values()]
     for row in rows:
         if row is None:
             continue
         if row["status"] != "ok":
-            t.add_row(escape(row["name"]), "[red]failed[/red]", "", escape(str(row["reason"]))[:60], "", "", "", "", "")
+            t.add_row(
+                escape(row["name"]),
+                "[red]failed[/red]",
+                "",
+                escape(str(row["reason"]))[:60],
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
             continue
         r = row["ratios"]
         lat = (row.get("latency_ms") or {}).get(f"batch_{batch}")
@@ -45,6 +67,8 @@ def task_table(name: str, task: dict[str, Any], config: dict[str, Any]) -> Any:
             f"{_f(row['size_bytes'], ',')} B{_ratio(r.get('size_bytes'))}",
             f"{_f(row['macs'], ',')}{_ratio(r.get('macs'))}",
         )
-    t.caption = ("train energy of compression rows is the technique's own (fine-tuning, calibration); "
-                 f"energy method {rows[0].get('energy_method') if rows and rows[0] else '-'}; ratios vs baseline")
+    t.caption = (
+        "train energy of compression rows is the technique's own (fine-tuning, calibration); "
+        f"energy method {rows[0].get('energy_method') if rows and rows[0] else '-'}; ratios vs baseline"
+    )
     return t

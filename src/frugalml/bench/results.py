@@ -18,12 +18,43 @@ __all__ = ["ROW_KEYS", "SCHEMA", "finish_row", "load_results", "write_results"]
 
 SCHEMA = "frugalml.bench/1"
 ROW_KEYS = (
-    "name", "status", "reason", "kind", "config", "accuracy", "accuracy_std", "accuracy_values",
-    "train_energy_j", "train_energy_j_std", "train_energy_j_total", "train_energy_includes", "train_time_s",
-    "infer_energy_j_per_1k", "latency_ms", "params", "params_nonzero", "size_bytes", "macs", "flops",
-    "flops_effective", "energy_method", "co2e_g", "run_ids", "ratios", "extra", "curve",
+    "name",
+    "status",
+    "reason",
+    "kind",
+    "config",
+    "accuracy",
+    "accuracy_std",
+    "accuracy_values",
+    "train_energy_j",
+    "train_energy_j_std",
+    "train_energy_j_total",
+    "train_energy_includes",
+    "train_time_s",
+    "infer_energy_j_per_1k",
+    "latency_ms",
+    "params",
+    "params_nonzero",
+    "size_bytes",
+    "macs",
+    "flops",
+    "flops_effective",
+    "energy_method",
+    "co2e_g",
+    "run_ids",
+    "ratios",
+    "extra",
+    "curve",
 )
-MEASURED = ("params", "params_nonzero", "size_bytes", "macs", "flops", "flops_effective", "infer_energy_j_per_1k")
+MEASURED = (
+    "params",
+    "params_nonzero",
+    "size_bytes",
+    "macs",
+    "flops",
+    "flops_effective",
+    "infer_energy_j_per_1k",
+)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -34,25 +65,39 @@ def _std(values: list[float]) -> float | None:
     return statistics.stdev(values) if len(values) > 1 else (0.0 if values else None)
 
 
-def finish_row(name: str, repeats: list[dict[str, Any]], baseline: dict[str, Any] | None,
-               params: dict[str, Any]) -> dict[str, Any]:
+def finish_row(
+    name: str,
+    repeats: list[dict[str, Any]],
+    baseline: dict[str, Any] | None,
+    params: dict[str, Any],
+) -> dict[str, Any]:
     """Aggregate the per-repeat measurements of one row into the results row."""
     ok = [r for r in repeats if "failed" not in r]
     failed = [r["failed"] for r in repeats if "failed" in r]
     row: dict[str, Any] = dict.fromkeys(ROW_KEYS)
-    row.update(name=name, status="ok" if ok and not failed else "failed",
-               reason=failed[0] if failed else None, config=ok[0].get("config", params) if ok else params,
-               kind=ok[0].get("kind", "baseline") if ok else None, extra=ok[0].get("extra", {}) if ok else {},
-               run_ids=[i for r in ok for i in r["run_ids"]], ratios={})
+    row.update(
+        name=name,
+        status="ok" if ok and not failed else "failed",
+        reason=failed[0] if failed else None,
+        config=ok[0].get("config", params) if ok else params,
+        kind=ok[0].get("kind", "baseline") if ok else None,
+        extra=ok[0].get("extra", {}) if ok else {},
+        run_ids=[i for r in ok for i in r["run_ids"]],
+        ratios={},
+    )
     if not ok:
         return row
     acc = [r["accuracy"] for r in ok]
     energy = [r["train_energy_j"] for r in ok]
     row.update(
-        accuracy=_mean(acc), accuracy_std=_std(acc), accuracy_values=acc,
-        train_energy_j=_mean(energy), train_energy_j_std=_std(energy),
+        accuracy=_mean(acc),
+        accuracy_std=_std(acc),
+        accuracy_values=acc,
+        train_energy_j=_mean(energy),
+        train_energy_j_std=_std(energy),
         train_time_s=_mean([r["train_time_s"] for r in ok]),
-        co2e_g=_mean([r["co2e_g"] for r in ok]), energy_method=ok[0]["energy_method"],
+        co2e_g=_mean([r["co2e_g"] for r in ok]),
+        energy_method=ok[0]["energy_method"],
     )
     first = ok[0]
     for key in (*MEASURED, "latency_ms"):
@@ -62,22 +107,32 @@ def finish_row(name: str, repeats: list[dict[str, Any]], baseline: dict[str, Any
     row["curve"] = first.get("curve")
     if baseline is None:
         row["extra"] = {**row["extra"], **energy_to_fraction(row["curve"], row["accuracy"])}
-        row.update(kind="baseline", train_energy_j_total=row["train_energy_j"],
-                   train_energy_includes="training the baseline from scratch")
+        row.update(
+            kind="baseline",
+            train_energy_j_total=row["train_energy_j"],
+            train_energy_includes="training the baseline from scratch",
+        )
     elif row["kind"] == "compress":
-        row.update(train_energy_j_total=row["train_energy_j"] + (baseline["train_energy_j"] or 0.0),
-                   train_energy_includes="train_energy_j: the technique's own work on the trained baseline "
-                   "(fine-tuning, calibration, student training); train_energy_j_total adds the baseline's "
-                   "training, shared by every compression technique of the task")
+        row.update(
+            train_energy_j_total=row["train_energy_j"] + (baseline["train_energy_j"] or 0.0),
+            train_energy_includes="train_energy_j: the technique's own work on the trained baseline "
+            "(fine-tuning, calibration, student training); train_energy_j_total adds the baseline's "
+            "training, shared by every compression technique of the task",
+        )
     else:
-        row.update(train_energy_j_total=row["train_energy_j"],
-                   train_energy_includes="training from scratch with the technique")
+        row.update(
+            train_energy_j_total=row["train_energy_j"],
+            train_energy_includes="training from scratch with the technique",
+        )
     row["ratios"] = ratios(row, baseline or row)
     return row
 
 
-def energy_to_fraction(curve: list[list[float]] | None, final: float | None,
-                       fractions: tuple[float, ...] = (0.95, 0.99, 1.0)) -> dict[str, float | None]:
+def energy_to_fraction(
+    curve: list[list[float]] | None,
+    final: float | None,
+    fractions: tuple[float, ...] = (0.95, 0.99, 1.0),
+) -> dict[str, float | None]:
     """Cumulative energy at which the curve first reached each fraction of ``final`` accuracy."""
     out: dict[str, float | None] = {}
     for f in fractions:
@@ -97,7 +152,8 @@ def ratios(row: dict[str, Any], base: dict[str, Any]) -> dict[str, float | None]
         return a / b
 
     out: dict[str, float | None] = {
-        "accuracy_delta_pt": None if row["accuracy"] is None or base["accuracy"] is None
+        "accuracy_delta_pt": None
+        if row["accuracy"] is None or base["accuracy"] is None
         else (row["accuracy"] - base["accuracy"]) * 100,
         "train_energy": ratio(row["train_energy_j"], base["train_energy_j"]),
         "train_energy_total": ratio(row["train_energy_j_total"], base["train_energy_j"]),
@@ -130,9 +186,13 @@ def load_results(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(p.read_text())
     except FileNotFoundError:
-        raise InputError(f"No bench results at {p}. Run `frugal bench --out {p.parent}` first.") from None
+        raise InputError(
+            f"No bench results at {p}. Run `frugal bench --out {p.parent}` first."
+        ) from None
     except (OSError, json.JSONDecodeError) as e:
         raise InputError(f"Cannot read bench results {p}: {e}. Re-run `frugal bench`.") from e
     if data.get("schema") != SCHEMA:
-        raise InputError(f"{p} is not a frugalml bench results file (schema {data.get('schema')!r}).")
+        raise InputError(
+            f"{p} is not a frugalml bench results file (schema {data.get('schema')!r})."
+        )
     return data

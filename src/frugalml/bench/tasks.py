@@ -81,9 +81,12 @@ class Task:
         std[std < 1e-6] = 1.0  # constant columns (digits' border pixels) stay as they are
         shape = (-1, *self.input_shape)
         return Split(
-            ((X_train - mean) / std).reshape(shape), y_train,
-            ((X_val - mean) / std).reshape(shape), y_val,
-            ((X_test - mean) / std).reshape(shape), y_test,
+            ((X_train - mean) / std).reshape(shape),
+            y_train,
+            ((X_val - mean) / std).reshape(shape),
+            y_val,
+            ((X_test - mean) / std).reshape(shape),
+            y_test,
         )
 
     def train_data(self, seed: int = 0) -> tuple[TrainData, Any, Any]:
@@ -93,9 +96,16 @@ class Task:
 
         s = self.split()
         data = TrainData.from_arrays(
-            s.X_train, s.y_train, s.X_val, s.y_val,
-            make_model=self.make_model, batch_size=self.batch_size, epochs=self.epochs,
-            lr=self.lr, optimizer=self.optimizer, seed=seed,
+            s.X_train,
+            s.y_train,
+            s.X_val,
+            s.y_val,
+            make_model=self.make_model,
+            batch_size=self.batch_size,
+            epochs=self.epochs,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            seed=seed,
         )
         X_test = torch.as_tensor(s.X_test, dtype=torch.float32)
         y_test = torch.as_tensor(s.y_test, dtype=torch.int64)
@@ -108,9 +118,9 @@ class Task:
             "dataset": self.dataset,
             "model": self.model_desc,
             "input_shape": list(self.input_shape),
-            "n_train": int(len(s.y_train)),
-            "n_val": int(len(s.y_val)),
-            "n_test": int(len(s.y_test)),
+            "n_train": len(s.y_train),
+            "n_val": len(s.y_val),
+            "n_test": len(s.y_test),
             "n_classes": int(max(s.y_train.max(), s.y_test.max()) + 1),
             "epochs": self.epochs,
             "batch_size": self.batch_size,
@@ -147,16 +157,45 @@ def _cnn(width: float = 1.0) -> nn.Module:
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        Task("digits-mlp", "scikit-learn digits (1,797 8x8 images, 10 classes)",
-             "MLP 64-512-512-10 (ReLU)", _sk("digits"), _mlp(64, 512, 10, 2), (64,), epochs=30),
-        Task("digits-cnn", "scikit-learn digits as 1x8x8 images",
-             "CNN conv3x3 32-64(pool)-128, BN, global avg pool, linear", _sk("digits"), _cnn,
-             (1, 8, 8), epochs=15, kind="cnn"),
-        Task("breast-cancer-mlp", "scikit-learn breast_cancer (569 samples, 30 features, 2 classes)",
-             "MLP 30-128-128-2 (ReLU)", _sk("breast_cancer"), _mlp(30, 128, 2, 2), (30,), epochs=40,
-             batch_size=32),
-        Task("iris-mlp", "scikit-learn iris (150 samples, 4 features, 3 classes)",
-             "MLP 4-64-64-3 (ReLU)", _sk("iris"), _mlp(4, 64, 3, 2), (4,), epochs=100, batch_size=16),
+        Task(
+            "digits-mlp",
+            "scikit-learn digits (1,797 8x8 images, 10 classes)",
+            "MLP 64-512-512-10 (ReLU)",
+            _sk("digits"),
+            _mlp(64, 512, 10, 2),
+            (64,),
+            epochs=30,
+        ),
+        Task(
+            "digits-cnn",
+            "scikit-learn digits as 1x8x8 images",
+            "CNN conv3x3 32-64(pool)-128, BN, global avg pool, linear",
+            _sk("digits"),
+            _cnn,
+            (1, 8, 8),
+            epochs=15,
+            kind="cnn",
+        ),
+        Task(
+            "breast-cancer-mlp",
+            "scikit-learn breast_cancer (569 samples, 30 features, 2 classes)",
+            "MLP 30-128-128-2 (ReLU)",
+            _sk("breast_cancer"),
+            _mlp(30, 128, 2, 2),
+            (30,),
+            epochs=40,
+            batch_size=32,
+        ),
+        Task(
+            "iris-mlp",
+            "scikit-learn iris (150 samples, 4 features, 3 classes)",
+            "MLP 4-64-64-3 (ReLU)",
+            _sk("iris"),
+            _mlp(4, 64, 3, 2),
+            (4,),
+            epochs=100,
+            batch_size=16,
+        ),
     )
 }
 

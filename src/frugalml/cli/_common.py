@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-__all__ = ["db_option", "fmt_energy", "fmt_co2e", "fmt_duration", "console"]
+__all__ = ["console", "db_option", "fmt_co2e", "fmt_duration", "fmt_energy"]
 
 
 def db_option(f: Any) -> Any:

@@ -15,8 +15,14 @@ from frugalml.cli._common import console, db_option
 
 
 @click.command()
-@click.option("--out", "out_dir", default="frugal-out", show_default=True, metavar="DIR",
-              help="Where bench/results.json and report.html go.")
+@click.option(
+    "--out",
+    "out_dir",
+    default="frugal-out",
+    show_default=True,
+    metavar="DIR",
+    help="Where bench/results.json and report.html go.",
+)
 @click.option("--region", "-r", default=None, help="Grid region for CO2e (see `frugal regions`).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @db_option
@@ -27,7 +33,19 @@ def demo(ctx: click.Context, out_dir: str, region: str | None, seed: int, db: st
     from frugalml.report import write_report
 
     bench_dir = Path(out_dir) / "bench"
-    ctx.invoke(bench, suite="quick", tasks=None, techniques=None, repeats=None, seed=seed,
-               out_dir=str(bench_dir), region=region, pue=None, threads=1, list_only=False, db=db)
+    ctx.invoke(
+        bench,
+        suite="quick",
+        tasks=None,
+        techniques=None,
+        repeats=None,
+        seed=seed,
+        out_dir=str(bench_dir),
+        region=region,
+        pue=None,
+        threads=1,
+        list_only=False,
+        db=db,
+    )
     report = write_report(Path(out_dir) / "report.html", "html", bench=str(bench_dir), store=db)
     console().print(f"report: {report.resolve()}  (open it in a browser; it works offline)")

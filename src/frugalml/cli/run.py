@@ -17,7 +17,9 @@ from frugalml.cli._common import db_option
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
 
-def _positive_interval(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+def _positive_interval(
+    ctx: click.Context, param: click.Parameter, value: float | None
+) -> float | None:
     if value is not None and not value > 0:
         raise click.BadParameter(f"must be a number of seconds > 0 (e.g. 1 or 0.5). Got {value:g}.")
     return value
@@ -41,16 +43,43 @@ def _check_out(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 @click.command(context_settings={"ignore_unknown_options": False, "allow_interspersed_args": False})
 @click.option("--name", "-n", default=None, help="Run name (default: the command).")
-@click.option("--region", "-r", default=None, help="Grid region, e.g. FR, US-CA, aws:eu-west-1 (see `frugal regions`).")
-@click.option("--pue", default=None, help="Power usage effectiveness (>= 1) or 'datacenter' (1.59).")
-@click.option("--interval", "interval_s", type=float, default=None, callback=_positive_interval,
-              help="Sampling interval in seconds (default 1).")
-@click.option("--out", "out_dir", default=None, callback=_check_out, metavar="DIR",
-              help="Also write DIR/run.json and DIR/samples.csv.")
-@click.option("--scope", type=click.Choice(["process", "machine"]), default=None,
-              help="Energy of the command's process tree (default) or of the whole machine.")
-@click.option("--intensity-csv", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="CSV of (timestamp, g_per_kwh) for time-varying grid intensity.")
+@click.option(
+    "--region",
+    "-r",
+    default=None,
+    help="Grid region, e.g. FR, US-CA, aws:eu-west-1 (see `frugal regions`).",
+)
+@click.option(
+    "--pue", default=None, help="Power usage effectiveness (>= 1) or 'datacenter' (1.59)."
+)
+@click.option(
+    "--interval",
+    "interval_s",
+    type=float,
+    default=None,
+    callback=_positive_interval,
+    help="Sampling interval in seconds (default 1).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    callback=_check_out,
+    metavar="DIR",
+    help="Also write DIR/run.json and DIR/samples.csv.",
+)
+@click.option(
+    "--scope",
+    type=click.Choice(["process", "machine"]),
+    default=None,
+    help="Energy of the command's process tree (default) or of the whole machine.",
+)
+@click.option(
+    "--intensity-csv",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="CSV of (timestamp, g_per_kwh) for time-varying grid intensity.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Do not print the summary.")
 @db_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
@@ -84,17 +113,27 @@ def run(
             pue_value = pue
     # Validate everything before starting the user's command.
     tracker_args: dict[str, Any] = dict(
-        region=region, pue=pue_value, interval_s=interval_s, scope=scope, db=db,
-        out_dir=out_dir, intensity_csv=intensity_csv, handle_signals=False,
+        region=region,
+        pue=pue_value,
+        interval_s=interval_s,
+        scope=scope,
+        db=db,
+        out_dir=out_dir,
+        intensity_csv=intensity_csv,
+        handle_signals=False,
         config={"command": list(command)},
     )
     Tracker(name or " ".join(command)[:200], **tracker_args)
     try:
         child = subprocess.Popen(list(command))
     except FileNotFoundError:
-        raise InputError(f"Command not found: {command[0]!r}. Check the name or give its full path.") from None
+        raise InputError(
+            f"Command not found: {command[0]!r}. Check the name or give its full path."
+        ) from None
     except PermissionError:
-        raise InputError(f"Command {command[0]!r} is not executable. Check its permissions.") from None
+        raise InputError(
+            f"Command {command[0]!r} is not executable. Check its permissions."
+        ) from None
     tracker = Tracker(name or " ".join(command)[:200], pid=child.pid, **tracker_args)
     previous = _forward_signals(child)
     tracker.start()

@@ -11,13 +11,26 @@ from frugalml.cli._common import console, db_option, fmt_co2e, fmt_duration, fmt
 
 
 @click.command()
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs.")
-@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page of --limit runs.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many runs.",
+)
+@click.option(
+    "--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page of --limit runs."
+)
 @click.option("--name", default=None, help="Only runs with this name.")
-@click.option("--status", type=click.Choice(["running", "finished", "failed", "interrupted"]), default=None)
+@click.option(
+    "--status", type=click.Choice(["running", "finished", "failed", "interrupted"]), default=None
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @db_option
-def runs(limit: int, page: int, name: str | None, status: str | None, as_json: bool, db: str | None) -> None:
+def runs(
+    limit: int, page: int, name: str | None, status: str | None, as_json: bool, db: str | None
+) -> None:
     """List runs in the registry, newest first."""
     from rich.table import Table
 
@@ -27,21 +40,49 @@ def runs(limit: int, page: int, name: str | None, status: str | None, as_json: b
     records = store.list_runs(limit=limit, offset=(page - 1) * limit, name=name, status=status)
     if as_json:
         for r in records:
-            click.echo(json.dumps({
-                "id": r.id, "name": r.name, "status": r.status, "started_at": r.started_at,
-                "duration_s": r.duration_s, "energy_j": r.energy_j, "kwh": r.kwh, "co2e_g": r.co2e_g,
-                "methods": r.methods, "uncertainty": r.uncertainty, "region": r.region,
-            }))
+            click.echo(
+                json.dumps(
+                    {
+                        "id": r.id,
+                        "name": r.name,
+                        "status": r.status,
+                        "started_at": r.started_at,
+                        "duration_s": r.duration_s,
+                        "energy_j": r.energy_j,
+                        "kwh": r.kwh,
+                        "co2e_g": r.co2e_g,
+                        "methods": r.methods,
+                        "uncertainty": r.uncertainty,
+                        "region": r.region,
+                    }
+                )
+            )
         return
-    table = Table(title=f"runs in {store.url} (page {page}, {store.count_runs()} in all)", title_justify="left")
-    for col, justify in (("id", "left"), ("name", "left"), ("when", "left"), ("duration", "right"),
-                         ("kWh", "right"), ("gCO2e", "right"), ("methods", "left"), ("status", "left")):
+    table = Table(
+        title=f"runs in {store.url} (page {page}, {store.count_runs()} in all)",
+        title_justify="left",
+    )
+    for col, justify in (
+        ("id", "left"),
+        ("name", "left"),
+        ("when", "left"),
+        ("duration", "right"),
+        ("kWh", "right"),
+        ("gCO2e", "right"),
+        ("methods", "left"),
+        ("status", "left"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in records:
         table.add_row(
-            r.id, _text(r.name), datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S"),
-            fmt_duration(r.duration_s), f"{r.kwh:.3g}", f"{r.co2e_g:.3g}",
-            ",".join(sorted(set(r.methods.values()))), _status(r.status),
+            r.id,
+            _text(r.name),
+            datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S"),
+            fmt_duration(r.duration_s),
+            f"{r.kwh:.3g}",
+            f"{r.co2e_g:.3g}",
+            ",".join(sorted(set(r.methods.values()))),
+            _status(r.status),
         )
     console().print(table)
     if not records:
@@ -60,8 +101,14 @@ def show(run_id: str, as_json: bool, db: str | None) -> None:
     store = Store(db)
     record = store.get_run(run_id)
     data = dict(record.summary) if record.summary else {}
-    data.update(id=record.id, name=record.name, status=record.status, duration_s=record.duration_s,
-                co2e_g=record.co2e_g, methods=record.methods)
+    data.update(
+        id=record.id,
+        name=record.name,
+        status=record.status,
+        duration_s=record.duration_s,
+        co2e_g=record.co2e_g,
+        methods=record.methods,
+    )
     data.setdefault("energy_j", {"total": record.energy_j})
     data.setdefault("region", record.region)
     data.setdefault("pue", record.pue)
@@ -75,10 +122,14 @@ def show(run_id: str, as_json: bool, db: str | None) -> None:
         return
     print_summary(data)
     out = console()
-    out.print(f"{len(samples)} samples, {len(metrics)} metric values · energy {fmt_energy(record.energy_j)} · "
-              f"{fmt_co2e(record.co2e_g)} CO2e")
+    out.print(
+        f"{len(samples)} samples, {len(metrics)} metric values · energy {fmt_energy(record.energy_j)} · "
+        f"{fmt_co2e(record.co2e_g)} CO2e"
+    )
     if record.status == "interrupted":
-        out.print("[yellow]This run was interrupted: figures cover it up to its last saved sample.[/yellow]")
+        out.print(
+            "[yellow]This run was interrupted: figures cover it up to its last saved sample.[/yellow]"
+        )
 
 
 def _text(s: str) -> str:
@@ -88,5 +139,7 @@ def _text(s: str) -> str:
 
 
 def _status(s: str) -> str:
-    color = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}.get(s, "white")
+    color = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}.get(
+        s, "white"
+    )
     return f"[{color}]{s}[/{color}]"

@@ -50,7 +50,9 @@ def cpu_capacity(
         threads = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         threads = os.cpu_count() or 1
-    return CpuCapacity(threads=threads, quota_threads=_cgroup_quota_threads(Path(cgroup_root), Path(self_cgroup)))
+    return CpuCapacity(
+        threads=threads, quota_threads=_cgroup_quota_threads(Path(cgroup_root), Path(self_cgroup))
+    )
 
 
 def _cgroup_quota_threads(root: Path, self_cgroup: Path) -> float | None:

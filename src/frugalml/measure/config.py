@@ -40,7 +40,9 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as e:
-        raise ConfigError(f"Cannot read config file {path}: {e.strerror}. Fix its permissions or remove it.") from e
+        raise ConfigError(
+            f"Cannot read config file {path}: {e.strerror}. Fix its permissions or remove it."
+        ) from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"Config file {path} is not valid TOML ({e}). Fix or remove it.") from e
     section = data.get("frugal", data)

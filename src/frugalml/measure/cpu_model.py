@@ -31,6 +31,7 @@ results around the load curve and by TDP not being measured power): 0.30 for a m
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import time
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ UNCERTAINTY = {"table": 0.30, "microarch": 0.40, "fallback": 0.60}
 def load_factor(u: float) -> float:
     """Fraction of TDP drawn at utilisation ``u`` in [0, 1] (Teads/SPECpower curve)."""
     u = min(1.0, max(0.0, u))
-    for (u0, f0), (u1, f1) in zip(LOAD_CURVE, LOAD_CURVE[1:]):
+    for (u0, f0), (u1, f1) in itertools.pairwise(LOAD_CURVE):
         if u <= u1:
             return f0 + (f1 - f0) * (u - u0) / (u1 - u0)
     return LOAD_CURVE[-1][1]
@@ -75,7 +76,14 @@ def _power_table() -> tuple[tuple[re.Pattern[str], float, int, str], ...]:
     rows = []
     text = resources.files("frugalml.measure").joinpath("data/cpu_power.csv").read_text()
     for row in csv.DictReader(line for line in text.splitlines() if not line.startswith("#")):
-        rows.append((re.compile(row["pattern"], re.I), float(row["tdp_w"]), int(row["threads"]), row["source"]))
+        rows.append(
+            (
+                re.compile(row["pattern"], re.I),
+                float(row["tdp_w"]),
+                int(row["threads"]),
+                row["source"],
+            )
+        )
     return tuple(rows)
 
 
@@ -97,7 +105,9 @@ def cpu_power_spec(cpu: CpuInfo | None = None) -> CpuPowerSpec:
     cpu = cpu or read_cpuinfo()
     for pattern, tdp_w, threads, source in _power_table():
         if pattern.search(cpu.model_name):
-            return CpuPowerSpec(tdp_w / threads, "table", f"{source}: {tdp_w:g} W TDP / {threads} threads")
+            return CpuPowerSpec(
+                tdp_w / threads, "table", f"{source}: {tdp_w:g} W TDP / {threads} threads"
+            )
     for row in _microarch_table():
         models = {int(m) for m in row["models"].split(";")}
         if row["vendor"] == cpu.vendor and cpu.family == int(row["family"]) and cpu.model in models:

@@ -10,7 +10,7 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CpuInfo", "read_cpuinfo", "machine_hardware", "total_memory_bytes"]
+__all__ = ["CpuInfo", "machine_hardware", "read_cpuinfo", "total_memory_bytes"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,9 @@ def read_cpuinfo(path: str | Path = "/proc/cpuinfo") -> CpuInfo:
     try:
         text = Path(path).read_text(errors="replace")
     except OSError:
-        return CpuInfo(model_name=platform.processor() or "unknown CPU", logical_cpus=os.cpu_count() or 1)
+        return CpuInfo(
+            model_name=platform.processor() or "unknown CPU", logical_cpus=os.cpu_count() or 1
+        )
     first: dict[str, str] = {}
     sockets: set[str] = set()
     n = 0
@@ -46,7 +48,9 @@ def read_cpuinfo(path: str | Path = "/proc/cpuinfo") -> CpuInfo:
             sockets.add(value)
         if n <= 1 and key not in first:
             first[key] = value
-    name = first.get("model name") or first.get("Hardware") or first.get("CPU part") or "unknown CPU"
+    name = (
+        first.get("model name") or first.get("Hardware") or first.get("CPU part") or "unknown CPU"
+    )
     if first.get("CPU part") == "0xd0c":
         name = f"{name} (Neoverse-N1)"
 

@@ -108,7 +108,9 @@ class RaplSensor(Sensor):
             try:
                 (zone.path / "energy_uj").read_text()
             except PermissionError:
-                return Availability(False, f"cannot read {zone.path / 'energy_uj'}: {PERMISSION_FIX}")
+                return Availability(
+                    False, f"cannot read {zone.path / 'energy_uj'}: {PERMISSION_FIX}"
+                )
             except OSError as e:
                 return Availability(False, f"cannot read {zone.path / 'energy_uj'}: {e}")
         return Availability(True)

@@ -81,7 +81,9 @@ def default_sensors(
         skipped["rapl"] = ok.reason
     for kind in ("nvml", "amdsmi"):
         if not _gpu_driver_present(kind):
-            skipped[kind] = "no driver found" if kind == "nvml" else "no /dev/kfd (no AMD GPU driver)"
+            skipped[kind] = (
+                "no driver found" if kind == "nvml" else "no /dev/kfd (no AMD GPU driver)"
+            )
             continue
         try:
             sensor = create_sensor(kind)

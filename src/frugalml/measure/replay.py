@@ -49,14 +49,21 @@ class ReplaySensor(Sensor):
         self._t0 = clock()
 
     def available(self) -> Availability:
-        return Availability(True) if self._series else Availability(False, f"{self.path} holds no samples")
+        return (
+            Availability(True)
+            if self._series
+            else Availability(False, f"{self.path} holds no samples")
+        )
 
     def channels(self) -> list[Channel]:
         return [Channel(c, c, "replay", self.uncertainty) for c in self._series]
 
     def read(self) -> dict[str, Reading]:
         t = (self._clock() - self._t0) * self.speed
-        return {c: Reading(energy_j=_interp(times, energies, t)) for c, (times, energies) in self._series.items()}
+        return {
+            c: Reading(energy_j=_interp(times, energies, t))
+            for c, (times, energies) in self._series.items()
+        }
 
     @property
     def duration_s(self) -> float:
@@ -79,12 +86,16 @@ def _load(path: Path) -> dict[str, tuple[list[float], list[float]]]:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
     except OSError as e:
-        raise InputError(f"Cannot read replay file {path}: {e.strerror}. Pass an existing CSV.") from e
+        raise InputError(
+            f"Cannot read replay file {path}: {e.strerror}. Pass an existing CSV."
+        ) from e
     if not rows:
         return {}
     header = set(rows[0])
     if "t_s" not in header:
-        raise InputError(f"Replay file {path} has no 't_s' column. Use a samples.csv from `frugal run --out`.")
+        raise InputError(
+            f"Replay file {path} has no 't_s' column. Use a samples.csv from `frugal run --out`."
+        )
     series: dict[str, tuple[list[float], list[float]]] = {}
     try:
         if "component" in header and "energy_j" in header:
@@ -112,5 +123,7 @@ def _load(path: Path) -> dict[str, tuple[list[float], list[float]]]:
                     last_p = p
                 series[col[:-2]] = (times, energies)
     except (ValueError, KeyError) as e:
-        raise InputError(f"Replay file {path} has a malformed row ({e}). Numbers expected in t_s/energy_j.") from e
+        raise InputError(
+            f"Replay file {path} has a malformed row ({e}). Numbers expected in t_s/energy_j."
+        ) from e
     return series

@@ -138,7 +138,13 @@ class Run:
 
     def add_error(self, source: str, message: str) -> None:
         with self._lock:
-            self.errors.append({"source": source, "message": message, "t_s": round(time.time() - self.started_at, 3)})
+            self.errors.append(
+                {
+                    "source": source,
+                    "message": message,
+                    "t_s": round(time.time() - self.started_at, 3),
+                }
+            )
 
     # -- serialise -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

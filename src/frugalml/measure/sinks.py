@@ -17,7 +17,7 @@ from typing import Any
 
 from frugalml.measure.run import Run
 
-__all__ = ["FileSink", "Sink", "StoreSink", "SAMPLE_COLUMNS"]
+__all__ = ["SAMPLE_COLUMNS", "FileSink", "Sink", "StoreSink"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ class Sink:
         if len(self._samples) > MAX_PENDING_ROWS:
             dropped = len(self._samples) - MAX_PENDING_ROWS
             del self._samples[:dropped]
-            run.add_error(self.label, f"dropped {dropped} unsaved samples: {self.label} failing too long")
+            run.add_error(
+                self.label, f"dropped {dropped} unsaved samples: {self.label} failing too long"
+            )
         if not self._opened:
             self.open(run)
             if not self._opened:
@@ -63,7 +65,9 @@ class Sink:
             fn(*args)
         except Exception as e:  # never into the user's job
             if not self._failing:
-                log.warning("frugalml could not write the run to %s: %s (measuring goes on)", self.label, e)
+                log.warning(
+                    "frugalml could not write the run to %s: %s (measuring goes on)", self.label, e
+                )
                 run.add_error(self.label, str(e))
             self._failing = True
             return False
@@ -75,7 +79,9 @@ class Sink:
     def _open(self, run: Run) -> None:
         self._opened = True
 
-    def _write(self, run: Run, samples: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> None:
+    def _write(
+        self, run: Run, samples: list[dict[str, Any]], metrics: list[dict[str, Any]]
+    ) -> None:
         raise NotImplementedError
 
     def _close(self, run: Run) -> None:
@@ -94,15 +100,20 @@ class FileSink(Sink):
 
     def _open(self, run: Run) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        for name, columns in (("samples.csv", SAMPLE_COLUMNS), ("metrics.csv", ("t_s", "timestamp", "name", "value", "step", "energy_j"))):
-            f = open(self.out_dir / name, "w", newline="")
+        for name, columns in (
+            ("samples.csv", SAMPLE_COLUMNS),
+            ("metrics.csv", ("t_s", "timestamp", "name", "value", "step", "energy_j")),
+        ):
+            f = open(self.out_dir / name, "w", newline="")  # noqa: SIM115 - open for the run
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             self._files[name] = (f, writer)
         write_json_atomic(self.out_dir / "run.json", run.to_dict())
         self._opened = True
 
-    def _write(self, run: Run, samples: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> None:
+    def _write(
+        self, run: Run, samples: list[dict[str, Any]], metrics: list[dict[str, Any]]
+    ) -> None:
         for name, rows in (("samples.csv", samples), ("metrics.csv", metrics)):
             if rows:
                 f, writer = self._files[name]
@@ -146,14 +157,19 @@ class StoreSink(Sink):
         )
         self._opened = True
 
-    def _write(self, run: Run, samples: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> None:
+    def _write(
+        self, run: Run, samples: list[dict[str, Any]], metrics: list[dict[str, Any]]
+    ) -> None:
         import time
 
         update = _run_columns(run)
         update["heartbeat_at"] = time.time()
         self._store.write(
             run.id,
-            samples=[{k: s[k] for k in ("t_s", "timestamp", "component", "energy_j", "power_w")} for s in samples],
+            samples=[
+                {k: s[k] for k in ("t_s", "timestamp", "component", "energy_j", "power_w")}
+                for s in samples
+            ],
             metrics=metrics,
             update=update,
         )
@@ -162,8 +178,13 @@ class StoreSink(Sink):
         import time
 
         update = _run_columns(run)
-        update.update(status=run.status, ended_at=time.time(), heartbeat_at=time.time(),
-                      exit_code=run.exit_code, error=run.error)
+        update.update(
+            status=run.status,
+            ended_at=time.time(),
+            heartbeat_at=time.time(),
+            exit_code=run.exit_code,
+            error=run.error,
+        )
         self._store.write(run.id, update=update)
         self._store.close()
 

@@ -132,15 +132,27 @@ class Tracker:
         if db is not False and not isinstance(db, bool):
             from frugalml.store.url import resolve_db_url
 
-            self._db = resolve_db_url(None if db is None else db, config=file_config)  # validate now
+            self._db = resolve_db_url(
+                None if db is None else db, config=file_config
+            )  # validate now
         self._out_dir = out_dir
         self._tags = dict(tags or {})
         self._config = dict(config or {})
         self._handle_signals = handle_signals
         self._init_args: dict[str, Any] = dict(
-            name=name, sensors=sensors, region=region, pue=pue, intensity_csv=intensity_csv,
-            interval_s=interval_s, scope=scope, pid=pid, db=db, out_dir=out_dir, tags=tags,
-            config=config, handle_signals=handle_signals,
+            name=name,
+            sensors=sensors,
+            region=region,
+            pue=pue,
+            intensity_csv=intensity_csv,
+            interval_s=interval_s,
+            scope=scope,
+            pid=pid,
+            db=db,
+            out_dir=out_dir,
+            tags=tags,
+            config=config,
+            handle_signals=handle_signals,
         )
         self.run: Run | None = None
         self._lock = threading.RLock()
@@ -162,10 +174,9 @@ class Tracker:
         """Take the first reading and start the sampler thread. Returns the live run."""
         if self.run is not None:
             raise RuntimeError("This tracker was already started; create a new one for a new run.")
+        from frugalml.measure._proc import MachineCpu, ProcessTree
         from frugalml.measure.hardware import machine_hardware
         from frugalml.measure.registry import default_sensors
-
-        from frugalml.measure._proc import MachineCpu, ProcessTree
 
         skipped: dict[str, str] = {}
         self.process_tree = ProcessTree(self.pid) if self.scope == "process" else None
@@ -234,14 +245,18 @@ class Tracker:
             self._read_all(self._t0, first=True)
         self._last_t = self._t0
         self._share_prev = self._share_sample()
-        self._thread = threading.Thread(target=self._loop, name=f"frugalml-sampler-{run.id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"frugalml-sampler-{run.id}", daemon=True
+        )
         self._thread.start()
         if self._handle_signals:
             self._install_signals()
         _LIVE.add(self)
         return run
 
-    def stop(self, *, status: str | None = None, exit_code: int | None = None, error: str | None = None) -> Run:
+    def stop(
+        self, *, status: str | None = None, exit_code: int | None = None, error: str | None = None
+    ) -> Run:
         """Take the last reading, persist everything and return the finished run."""
         if self.run is None:
             raise RuntimeError("This tracker was never started: call start() first.")
@@ -345,7 +360,9 @@ class Tracker:
             except Exception as e:  # never into the user's job
                 if sensor.name not in self._failed_sensors:
                     self._failed_sensors.add(sensor.name)
-                    log.warning("frugalml sensor %s failed: %s (the run goes on without it)", sensor.name, e)
+                    log.warning(
+                        "frugalml sensor %s failed: %s (the run goes on without it)", sensor.name, e
+                    )
                     self.run.add_error(sensor.name, f"{type(e).__name__}: {e}")
                 continue
             for channel_id, state in states.items():
@@ -410,7 +427,10 @@ class Tracker:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
             self.stop()

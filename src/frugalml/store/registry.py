@@ -110,7 +110,9 @@ class Store:
     def _create_engine(self) -> Engine:
         if not self._sqlite:
             return sa.create_engine(self.url, pool_pre_ping=True, future=True)
-        engine = sa.create_engine(self.url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(
+            self.url, connect_args={"timeout": 30, "check_same_thread": False}
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -134,9 +136,15 @@ class Store:
     def _create_schema(self) -> None:
         with self.engine.begin() as conn:
             schema.metadata.create_all(conn)
-            row = conn.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).first()
+            row = conn.execute(
+                sa.select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+            ).first()
             if row is None:
-                conn.execute(sa.insert(schema.meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
+                conn.execute(
+                    sa.insert(schema.meta).values(
+                        key="schema_version", value=str(schema.SCHEMA_VERSION)
+                    )
+                )
             elif int(row[0]) > schema.SCHEMA_VERSION:
                 raise StoreError(
                     f"The registry {self.url} has schema version {row[0]}, newer than this frugalml "
@@ -163,9 +171,13 @@ class Store:
                     time.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
-                raise StoreError(f"Registry {self.url} failed: {e.orig}. Check the file/server and its permissions.") from e
+                raise StoreError(
+                    f"Registry {self.url} failed: {e.orig}. Check the file/server and its permissions."
+                ) from e
             except SQLAlchemyError as e:
-                raise StoreError(f"Registry {self.url} failed: {e}. Check the file/server and its permissions.") from e
+                raise StoreError(
+                    f"Registry {self.url} failed: {e}. Check the file/server and its permissions."
+                ) from e
         raise AssertionError("unreachable")
 
     # -- writes --------------------------------------------------------------------------
@@ -194,11 +206,17 @@ class Store:
         def _do() -> None:
             with self.engine.begin() as conn:
                 if samples:
-                    conn.execute(sa.insert(schema.samples), [{"run_id": run_id, **s} for s in samples])
+                    conn.execute(
+                        sa.insert(schema.samples), [{"run_id": run_id, **s} for s in samples]
+                    )
                 if metrics:
-                    conn.execute(sa.insert(schema.metrics), [{"run_id": run_id, **m} for m in metrics])
+                    conn.execute(
+                        sa.insert(schema.metrics), [{"run_id": run_id, **m} for m in metrics]
+                    )
                 if update:
-                    conn.execute(sa.update(schema.runs).where(schema.runs.c.id == run_id).values(**update))
+                    conn.execute(
+                        sa.update(schema.runs).where(schema.runs.c.id == run_id).values(**update)
+                    )
 
         self._retry(_do)
 
@@ -238,14 +256,20 @@ class Store:
     def count_runs(self) -> int:
         def _do() -> int:
             with self.engine.connect() as conn:
-                return int(conn.execute(sa.select(sa.func.count()).select_from(schema.runs)).scalar_one())
+                return int(
+                    conn.execute(sa.select(sa.func.count()).select_from(schema.runs)).scalar_one()
+                )
 
         result: int = self._retry(_do)
         return result
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run whose id is ``run_id`` or starts with it (unique prefix)."""
-        q = sa.select(schema.runs).where(schema.runs.c.id.like(f"{_escape_like(run_id)}%", escape="\\")).limit(3)
+        q = (
+            sa.select(schema.runs)
+            .where(schema.runs.c.id.like(f"{_escape_like(run_id)}%", escape="\\"))
+            .limit(3)
+        )
 
         def _do() -> list[RunRecord]:
             with self.engine.connect() as conn:
@@ -253,7 +277,9 @@ class Store:
 
         found: list[RunRecord] = self._retry(_do)
         if not found:
-            raise ConfigError(f"No run with id {run_id!r} in {self.url}. List runs with: frugal runs")
+            raise ConfigError(
+                f"No run with id {run_id!r} in {self.url}. List runs with: frugal runs"
+            )
         if len(found) > 1:
             raise ConfigError(
                 f"Run id prefix {run_id!r} is ambiguous ({', '.join(r.id for r in found)}...). Give more characters."
@@ -261,11 +287,19 @@ class Store:
         return found[0]
 
     def samples(self, run_id: str) -> list[dict[str, Any]]:
-        q = sa.select(schema.samples).where(schema.samples.c.run_id == run_id).order_by(schema.samples.c.id)
+        q = (
+            sa.select(schema.samples)
+            .where(schema.samples.c.run_id == run_id)
+            .order_by(schema.samples.c.id)
+        )
         return self._rows(q)
 
     def metrics(self, run_id: str) -> list[dict[str, Any]]:
-        q = sa.select(schema.metrics).where(schema.metrics.c.run_id == run_id).order_by(schema.metrics.c.id)
+        q = (
+            sa.select(schema.metrics)
+            .where(schema.metrics.c.run_id == run_id)
+            .order_by(schema.metrics.c.id)
+        )
         return self._rows(q)
 
     def _rows(self, q: Any) -> list[dict[str, Any]]:
@@ -316,7 +350,10 @@ def effective_status(row: dict[str, Any], now: float | None = None) -> str:
 
         try:
             proc = psutil.Process(int(row["pid"]))
-            if proc.create_time() <= float(row["started_at"]) + 1.0 and proc.status() != psutil.STATUS_ZOMBIE:
+            if (
+                proc.create_time() <= float(row["started_at"]) + 1.0
+                and proc.status() != psutil.STATUS_ZOMBIE
+            ):
                 return "running"
         except psutil.Error:
             pass

@@ -61,7 +61,11 @@ class ScriptedSensor(Sensor):
         return Availability(True)
 
     def channels(self) -> list[Channel]:
-        return [Channel(self.component, self.component, self.method, self.uncertainty, self.machine_wide)]
+        return [
+            Channel(
+                self.component, self.component, self.method, self.uncertainty, self.machine_wide
+            )
+        ]
 
     def read(self) -> dict[str, Reading]:
         n = self.reads
