@@ -1,7 +1,7 @@
 """Contract suite of the run registry, parametrised over backends.
 
-PostgreSQL runs when FRUGAL_TEST_POSTGRES_URL points at a server; otherwise it skips with the
-reason.
+PostgreSQL runs on a throw-away server started from the machine's binaries (see conftest.py),
+or on FRUGAL_TEST_POSTGRES_URL; it skips with the reason when neither is possible.
 """
 
 from __future__ import annotations
@@ -25,14 +25,18 @@ def store(request, tmp_path):
     if request.param == "sqlite":
         s = Store(f"sqlite:///{tmp_path / 'reg.db'}")
     else:
-        url = os.environ.get("FRUGAL_TEST_POSTGRES_URL")
-        if not url:
-            pytest.skip(
-                "PostgreSQL backend: set FRUGAL_TEST_POSTGRES_URL to a test database to run it"
-            )
-        s = Store(url)
+        s = Store(request.getfixturevalue("postgres_url"))
+        _empty(s)
     yield s
     s.close()
+
+
+def _empty(store):
+    from frugalml.store import schema
+
+    with store.engine.begin() as conn:
+        for table in (schema.metrics, schema.samples, schema.runs):
+            conn.execute(table.delete())
 
 
 def _row(run_id, **kw):

@@ -354,11 +354,13 @@ class QAT(_QuantTechnique):
 
     Args:
         fine_tune_epochs: epochs of fake-quant fine-tuning.
-        lr: fine-tuning learning rate; None takes the recipe's.
+        lr: fine-tuning learning rate; None takes a tenth of the recipe's (fake-quant
+            fine-tuning starts from a converged model; at the full rate it loses 1-5 pt
+            on the digits tasks, at a tenth it keeps the baseline's accuracy).
         backend: name in :data:`BACKENDS`.
 
     Learned state:
-        epochs_run_, int8_layers_, dtype_.
+        epochs_run_, int8_layers_, dtype_, lr_ (the learning rate used).
     """
 
     name: ClassVar[str] = "qat"
@@ -379,11 +381,12 @@ class QAT(_QuantTechnique):
 
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         backend = self._backend()
+        self.lr_ = self.lr if self.lr is not None else data.lr / 10
         try:
             prepared = backend.prepare_qat(model)
             with _quiet_ao():
                 self.epochs_run_ = self._fit(
-                    prepared, data, epochs=self.fine_tune_epochs, lr=self.lr
+                    prepared, data, epochs=self.fine_tune_epochs, lr=self.lr_
                 ).epochs_run
             out = backend.convert(prepared)
         except Exception as e:

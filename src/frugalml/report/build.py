@@ -42,6 +42,7 @@ __all__ = ["DEFAULT_LAST", "TIMELINE_MAX_RUNS", "build_report"]
 
 DEFAULT_LAST = 20
 TIMELINE_MAX_RUNS = 10
+MAX_OVERVIEW_POINTS = 1000
 FPO_KEYS = ("fpo", "flops_effective", "flops", "flops_per_sample")
 
 
@@ -110,117 +111,127 @@ def build_report(
             "Give either run ids / --last or --bench, not both: a bench report covers the bench's "
             "runs."
         )
-    notes: list[str] = []
-    bench_path, data = load_bench(bench) if bench is not None else (None, None)
-    if data is None:
-        st = _open_store(store)
-        if st is None:
-            raise InputError(
-                "A report on runs needs a registry: pass store= (or --db), or report a bench."
-            )
-        if not runs and last is None:
-            last = DEFAULT_LAST
-        records = select_runs(st, runs, last)
-        if not records:
-            raise InputError(
-                f"No runs in the registry {st.url}. Measure one with `frugal run -- COMMAND`, "
-                "or report a bench with --bench DIR."
-            )
-    else:
-        try:
+
+    st: Store | None = None
+    try:
+        notes: list[str] = []
+        bench_path, data = load_bench(bench) if bench is not None else (None, None)
+        if data is None:
             st = _open_store(store)
-        except StoreError as e:
-            st = None
-            notes.append(f"Registry not available ({e}); the report uses results.json only.")
-        records = find_runs(st, bench_run_ids(data)) if st is not None else []
-    infos = [run_info(r) for r in records]
-    stats = sample_stats(st, [r.id for r in infos]) if st is not None and infos else {}
-    no_samples = [r.id for r in infos if r.id not in stats]
-    summary = (
-        bench_summary(data, infos, len(no_samples))
-        if data is not None
-        else runs_summary(infos, len(no_samples))
-    )
-    report = Report(
-        title=title or _title(infos, data),
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        frugalml_version=__version__,
-        selection={
-            "registry": st.url if st is not None else None,
-            "run_ids": list(runs or []),
-            "last": last,
-            "bench": str(bench_path) if bench_path else None,
-        },
-        summary=summary,
-        runs_total=len(infos),
-        page=page,
-        page_size=page_size,
-        notes=notes,
-    )
-    start = (page - 1) * page_size
-    report.runs = [_run_row(r, stats.get(r.id), metric) for r in infos[start : start + page_size]]
-    if st is not None and 0 < len(infos) <= timeline_max_runs:
-        for i, r in enumerate(infos, start=1):
-            samples = st.samples(r.id) if r.id in stats else []
-            report.timelines.append(build_timeline(r, samples, st.metrics(r.id), f"timeline-{i}"))
-    elif len(infos) > timeline_max_runs:
-        report.timeline_note = (
-            f"Per-run timelines are drawn for up to {timeline_max_runs} runs; this report covers "
-            f"{len(infos):,}. "
-            "Report fewer runs (frugal report RUN_ID ...) to see each run's power and metrics."
-        )
-    if len(infos) > 1:
-        report.overview = _overview(infos)
-    if summary.components:
-        report.components_figure = Figure(
-            id="components",
-            title="Energy per component",
-            kind="bars",
-            x_label="J",
-            bars=[
-                Bar(
-                    label=c.name,
-                    value=c.energy_j,
-                    text=f"{fmt.energy(c.energy_j)} ({c.share:.0%}, {c.method})",
-                    color=i % 7,
+            if st is None:
+                raise InputError(
+                    "A report on runs needs a registry: pass store= (or --db), or report a bench."
                 )
-                for i, c in enumerate(summary.components)
-            ],
-            caption="IT energy of each component over the selection, with how it was obtained.",
+            if not runs and last is None:
+                last = DEFAULT_LAST
+            records = select_runs(st, runs, last)
+            if not records:
+                raise InputError(
+                    f"No runs in the registry {st.url}. Measure one with `frugal run -- COMMAND`, "
+                    "or report a bench with --bench DIR."
+                )
+        else:
+            try:
+                st = _open_store(store)
+            except StoreError as e:
+                st = None
+                notes.append(f"Registry not available ({e}); the report uses results.json only.")
+            records = find_runs(st, bench_run_ids(data)) if st is not None else []
+        infos = [run_info(r) for r in records]
+        stats = sample_stats(st, [r.id for r in infos]) if st is not None and infos else {}
+        no_samples = [r.id for r in infos if r.id not in stats]
+        summary = (
+            bench_summary(data, infos, len(no_samples))
+            if data is not None
+            else runs_summary(infos, len(no_samples))
         )
-    region = summary.region if summary.region != "unknown" else None
-    report.carbon = carbon_context(summary.energy_j, summary.pue or 1.0, region, summary.co2e_g)
-    fpo_list: list[tuple[str, float, str]] = []
-    if data is not None and bench_path is not None:
-        report.bench = bench_section(str(bench_path), data, final)
-        report.leaderboards.append(
-            bench_leaderboard(report.bench, data, target=target, page=page, page_size=page_size)
+        report = Report(
+            title=title or _title(infos, data),
+            generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            frugalml_version=__version__,
+            selection={
+                "registry": st.url if st is not None else None,
+                "run_ids": list(runs or []),
+                "last": last,
+                "bench": str(bench_path) if bench_path else None,
+            },
+            summary=summary,
+            runs_total=len(infos),
+            page=page,
+            page_size=page_size,
+            notes=notes,
         )
-        for task in report.bench.tasks:
-            row = next((r for r in task.rows if r.name == task.final), None)
-            if row is not None and row.fpo is not None:
-                fpo_list.append((f"{task.name} with {row.name}", row.fpo, row.fpo_basis))
-    elif st is not None:
-        explicit = [r.id for r in infos] if runs else None
-        report.leaderboards.append(
-            runs_leaderboard(
-                st,
-                ids=explicit,
-                last=None if runs else last,
-                metric=metric,
-                target=target,
-                page=page,
-                page_size=page_size,
+        start = (page - 1) * page_size
+        report.runs = [
+            _run_row(r, stats.get(r.id), metric) for r in infos[start : start + page_size]
+        ]
+        if st is not None and 0 < len(infos) <= timeline_max_runs:
+            for i, r in enumerate(infos, start=1):
+                samples = st.samples(r.id) if r.id in stats else []
+                report.timelines.append(
+                    build_timeline(r, samples, st.metrics(r.id), f"timeline-{i}")
+                )
+        elif len(infos) > timeline_max_runs:
+            report.timeline_note = (
+                f"Per-run timelines are drawn for up to {timeline_max_runs} runs; this report covers "
+                f"{len(infos):,}. "
+                "Report fewer runs (frugal report RUN_ID ...) to see each run's power and metrics."
             )
-        )
-        found = _recorded_fpo(infos)
-        if found:
-            fpo_list.append(found)
-    if fpo is not None:
-        fpo_list = [("the final model", fpo, "given by the user")]
-    report.model_card = model_card(summary, __version__, training_type)
-    report.statement = energy_statement(summary, __version__, fpo_list)
-    return report
+        if len(infos) > 1:
+            report.overview = _overview(infos)
+        if summary.components:
+            report.components_figure = Figure(
+                id="components",
+                title="Energy per component",
+                kind="bars",
+                x_label="J",
+                bars=[
+                    Bar(
+                        label=c.name,
+                        value=c.energy_j,
+                        text=f"{fmt.energy(c.energy_j)} ({c.share:.0%}, {c.method})",
+                        color=i % 7,
+                    )
+                    for i, c in enumerate(summary.components)
+                ],
+                caption="IT energy of each component over the selection, with how it was obtained.",
+            )
+        region = summary.region if summary.region != "unknown" else None
+        report.carbon = carbon_context(summary.energy_j, summary.pue or 1.0, region, summary.co2e_g)
+        fpo_list: list[tuple[str, float, str]] = []
+        if data is not None and bench_path is not None:
+            report.bench = bench_section(str(bench_path), data, final)
+            report.leaderboards.append(
+                bench_leaderboard(report.bench, data, target=target, page=page, page_size=page_size)
+            )
+            for task in report.bench.tasks:
+                row = next((r for r in task.rows if r.name == task.final), None)
+                if row is not None and row.fpo is not None:
+                    fpo_list.append((f"{task.name} with {row.name}", row.fpo, row.fpo_basis))
+        elif st is not None:
+            explicit = [r.id for r in infos] if runs else None
+            report.leaderboards.append(
+                runs_leaderboard(
+                    st,
+                    ids=explicit,
+                    last=None if runs else last,
+                    metric=metric,
+                    target=target,
+                    page=page,
+                    page_size=page_size,
+                )
+            )
+            found = _recorded_fpo(infos)
+            if found:
+                fpo_list.append(found)
+        if fpo is not None:
+            fpo_list = [("the final model", fpo, "given by the user")]
+        report.model_card = model_card(summary, __version__, training_type)
+        report.statement = energy_statement(summary, __version__, fpo_list)
+        return report
+    finally:
+        if st is not None and st is not store:  # opened here from a URL: close it
+            st.close()
 
 
 def _title(infos: list[RunInfo], data: dict[str, Any] | None) -> str:
@@ -269,14 +280,15 @@ def _overview(infos: list[RunInfo]) -> Figure:
     for r in ordered:
         total += r.energy_j
         pts.append(((r.started_at + r.duration_s - t0) / scale, total / 3.6e6))
+    if len(pts) > MAX_OVERVIEW_POINTS:  # a cumulative curve: every k-th point keeps its shape
+        k = -(-len(pts) // MAX_OVERVIEW_POINTS)
+        pts = pts[::k] + ([pts[-1]] if (len(pts) - 1) % k else [])
     return Figure(
         id="overview",
         title="Cumulative energy over time",
         x_label=f"{unit} since {fmt.when(t0)}",
         y_label="kWh (IT energy)",
-        series=[
-            Series(name="all selected runs", points=pts, mode="both" if len(pts) <= 60 else "line")
-        ],
+        series=[Series(name="all selected runs", points=pts, mode="step")],
         caption="Each step is a run's energy, placed where it ended.",
     )
 

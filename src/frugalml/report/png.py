@@ -100,6 +100,8 @@ def _xy(ax: Any, fig: Figure) -> None:
                 color=color,
                 lw=1.6,
                 label=_t(s.name),
+                marker="o" if len(xy) <= 40 else None,
+                mfc="none",
             )
         elif s.mode == "points":
             xy = s.xy()

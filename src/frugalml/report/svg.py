@@ -20,6 +20,7 @@ XY_H = 300
 L, R, B = 64, 18, 46
 BAR_STEP, BAR_THICK = 22, 14
 MAX_MARKERS = 150  # above this many points a line is drawn without point markers
+MAX_STEP_MARKERS = 40
 
 
 def _e(s: object) -> str:
@@ -153,11 +154,12 @@ def _series(s: Series, sx: Callable[[float], float], sy: Callable[[float], float
             out.append(
                 f'<path d="{"".join(d)}" fill="none" stroke="{color}" stroke-width="2"{dash}/>'
             )
-            out += [
-                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="6" fill="none" stroke="{color}" '
-                'stroke-width="1.5"/>'
-                for x, y in seg
-            ]
+            if len(seg) <= MAX_STEP_MARKERS:
+                out += [
+                    f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="none" stroke="{color}" '
+                    'stroke-width="1.5"/>'
+                    for x, y in seg
+                ]
     xy = s.xy()
     if s.mode == "points" or (s.mode == "both" and len(xy) <= MAX_MARKERS):
         for x, y in xy:
