@@ -15,7 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -129,7 +132,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="frugal-report-scale-"))
+    try:
+        run_benchmark(tmp, args)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
+
+def run_benchmark(tmp: Path, args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -144,7 +154,6 @@ def main() -> None:
     from frugalml.store import Store
 
     console = Console()
-    tmp = Path(tempfile.mkdtemp(prefix="frugal-report-scale-"))
     store = Store(f"sqlite:///{tmp / 'registry.db'}")
     console.print(
         f"Writing {args.runs:,} synthetic fixture runs (benchmark data, not measurements) ..."
@@ -172,6 +181,21 @@ def main() -> None:
                 png_files=len(list(md_dir.glob("*.png"))),
             )
             add("report of 1,000 runs: build + HTML", build_s + html_s, runs=n)
+    if args.runs >= 1000:
+        cmd = [
+            sys.executable,
+            "-m",
+            "frugalml",
+            "report",
+            "--last",
+            "1000",
+            "--db",
+            store.url,
+            "-o",
+            str(tmp / "cli.html"),
+        ]
+        cli_s, _ = timed(lambda: subprocess.run(cmd, check=True, capture_output=True), args.repeats)
+        add("`frugal report --last 1000 -o r.html` end to end (new process)", cli_s, runs=1000)
     pages = runs_leaderboard(store, page_size=50).pages
     for page in (1, pages // 2, pages):
         s, board = timed(lambda p=page: runs_leaderboard(store, page=p, page_size=50), args.repeats)

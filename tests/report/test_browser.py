@@ -112,6 +112,10 @@ def check_in_browser(html: str, tmp: Path, min_plots: int) -> None:
     assert colors is not None and len(colors) > 50  # text, plots and tables, not one flat colour
     white = sum(n for n, c in colors if min(c) > 245)
     assert white < 0.97 * image.size[0] * image.size[1]
+    pdf = tmp / "print.pdf"  # printable: the print stylesheet lays it out on pages
+    res = chromium(["--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()], tmp)
+    assert res.returncode == 0 and pdf.read_bytes()[:5] == b"%PDF-", res.stderr[-2000:]
+    assert len(re.findall(rb"/Type\s*/Page(?!s)", pdf.read_bytes())) >= 2
 
 
 def test_runs_report_in_chromium(store, tmp_path):

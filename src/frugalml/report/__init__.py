@@ -47,7 +47,7 @@ def format_for(path: str | os.PathLike[str]) -> str:
     return _SUFFIX.get(Path(path).suffix.lower(), "html")
 
 
-def assets_dir_for(path: Path) -> Path:
+def _assets_dir_for(path: Path) -> Path:
     """Where the Markdown report's plots go: ``report_files/`` beside ``report.md``."""
     return path.with_name(f"{path.stem}_files")
 
@@ -82,7 +82,7 @@ def write_report(
         report = build_report(**build_args)
     try:
         if fmt == "md":
-            assets = assets_dir_for(out)
+            assets = _assets_dir_for(out)
             text = render_markdown(report, assets, assets.name)
         else:
             text = render_html(report) if fmt == "html" else render_json(report)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from frugalml.report.data import number
 from frugalml.report.model import BenchSection, BenchTask, TechniqueRow
 from frugalml.report.plots import Figure, Series
 
@@ -19,47 +20,45 @@ __all__ = ["FINAL_MAX_DROP_PT", "bench_section", "pareto_front", "row_fpo"]
 FINAL_MAX_DROP_PT = 1.0
 
 
-def _f(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
 def row_fpo(row: dict[str, Any]) -> tuple[float | None, str]:
     """Floating-point operations per sample of a row's model, and which count it is."""
-    if _f(row.get("flops_effective")) is not None:
-        return _f(
+    if number(row.get("flops_effective")) is not None:
+        return number(
             row["flops_effective"]
         ), "effective FLOPs per sample (operations on zeros skipped)"
-    if _f(row.get("flops")) is not None:
-        return _f(row["flops"]), "FLOPs per sample"
-    if _f(row.get("macs")) is not None:
+    if number(row.get("flops")) is not None:
+        return number(row["flops"]), "FLOPs per sample"
+    if number(row.get("macs")) is not None:
         return 2 * float(row["macs"]), "2 × MACs per sample"
     return None, "not recorded"
 
 
 def technique_row(row: dict[str, Any]) -> TechniqueRow:
     fpo, basis = row_fpo(row)
-    total = _f(row.get("train_energy_j_total"))
+    total = number(row.get("train_energy_j_total"))
     return TechniqueRow(
         name=str(row.get("name") or "?"),
         status=str(row.get("status") or "ok"),
         reason=row.get("reason"),
         kind=row.get("kind"),
-        accuracy=_f(row.get("accuracy")),
-        accuracy_std=_f(row.get("accuracy_std")),
-        train_energy_j=_f(row.get("train_energy_j")),
-        train_energy_j_total=total if total is not None else _f(row.get("train_energy_j")),
+        accuracy=number(row.get("accuracy")),
+        accuracy_std=number(row.get("accuracy_std")),
+        train_energy_j=number(row.get("train_energy_j")),
+        train_energy_j_total=total if total is not None else number(row.get("train_energy_j")),
         train_energy_includes=row.get("train_energy_includes"),
-        infer_energy_j_per_1k=_f(row.get("infer_energy_j_per_1k")),
+        infer_energy_j_per_1k=number(row.get("infer_energy_j_per_1k")),
         latency_ms={
-            str(k): float(v) for k, v in (row.get("latency_ms") or {}).items() if _f(v) is not None
+            str(k): float(v)
+            for k, v in (row.get("latency_ms") or {}).items()
+            if number(v) is not None
         },
         params_nonzero=row.get("params_nonzero"),
         size_bytes=row.get("size_bytes"),
         fpo=fpo,
         fpo_basis=basis,
-        co2e_g=_f(row.get("co2e_g")),
+        co2e_g=number(row.get("co2e_g")),
         energy_method=row.get("energy_method"),
-        ratios={str(k): _f(v) for k, v in (row.get("ratios") or {}).items()},
+        ratios={str(k): number(v) for k, v in (row.get("ratios") or {}).items()},
         run_ids=[str(i) for i in row.get("run_ids") or []],
     )
 

@@ -29,14 +29,14 @@ from frugalml.report.data import (
     select_runs,
 )
 from frugalml.report.leaderboard import bench_leaderboard, runs_leaderboard
-from frugalml.report.model import Report, RunRow
+from frugalml.report.model import BenchSection, Report, RunRow, Summary
 from frugalml.report.modelcard import TRAINING_TYPES, energy_statement, model_card
 from frugalml.report.plots import Bar, Figure, Series
 from frugalml.report.summary import bench_summary, runs_summary
 from frugalml.report.timeline import build_timeline
 
 if TYPE_CHECKING:
-    from frugalml.store import Store
+    from frugalml.store import RunRecord, Store
 
 __all__ = ["DEFAULT_LAST", "TIMELINE_MAX_RUNS", "build_report"]
 
@@ -112,38 +112,19 @@ def build_report(
             "runs."
         )
 
+    bench_path, data = load_bench(bench) if bench is not None else (None, None)
+    if data is None and not runs and last is None:
+        last = DEFAULT_LAST
     st: Store | None = None
     try:
-        notes: list[str] = []
-        bench_path, data = load_bench(bench) if bench is not None else (None, None)
-        if data is None:
-            st = _open_store(store)
-            if st is None:
-                raise InputError(
-                    "A report on runs needs a registry: pass store= (or --db), or report a bench."
-                )
-            if not runs and last is None:
-                last = DEFAULT_LAST
-            records = select_runs(st, runs, last)
-            if not records:
-                raise InputError(
-                    f"No runs in the registry {st.url}. Measure one with `frugal run -- COMMAND`, "
-                    "or report a bench with --bench DIR."
-                )
-        else:
-            try:
-                st = _open_store(store)
-            except StoreError as e:
-                st = None
-                notes.append(f"Registry not available ({e}); the report uses results.json only.")
-            records = find_runs(st, bench_run_ids(data)) if st is not None else []
+        st, records, notes = _select(store, runs, last, data)
         infos = [run_info(r) for r in records]
         stats = sample_stats(st, [r.id for r in infos]) if st is not None and infos else {}
-        no_samples = [r.id for r in infos if r.id not in stats]
+        no_samples = sum(r.id not in stats for r in infos)
         summary = (
-            bench_summary(data, infos, len(no_samples))
+            bench_summary(data, infos, no_samples)
             if data is not None
-            else runs_summary(infos, len(no_samples))
+            else runs_summary(infos, no_samples)
         )
         report = Report(
             title=title or _title(infos, data),
@@ -173,29 +154,13 @@ def build_report(
                 )
         elif len(infos) > timeline_max_runs:
             report.timeline_note = (
-                f"Per-run timelines are drawn for up to {timeline_max_runs} runs; this report covers "
-                f"{len(infos):,}. "
-                "Report fewer runs (frugal report RUN_ID ...) to see each run's power and metrics."
+                f"Per-run timelines are drawn for up to {timeline_max_runs} runs; this report "
+                f"covers {len(infos):,}. Report fewer runs (frugal report RUN_ID ...) to see each "
+                "run's power and metrics."
             )
         if len(infos) > 1:
             report.overview = _overview(infos)
-        if summary.components:
-            report.components_figure = Figure(
-                id="components",
-                title="Energy per component",
-                kind="bars",
-                x_label="J",
-                bars=[
-                    Bar(
-                        label=c.name,
-                        value=c.energy_j,
-                        text=f"{fmt.energy(c.energy_j)} ({c.share:.0%}, {c.method})",
-                        color=i % 7,
-                    )
-                    for i, c in enumerate(summary.components)
-                ],
-                caption="IT energy of each component over the selection, with how it was obtained.",
-            )
+        report.components_figure = _components_figure(summary)
         region = summary.region if summary.region != "unknown" else None
         report.carbon = carbon_context(summary.energy_j, summary.pue or 1.0, region, summary.co2e_g)
         fpo_list: list[tuple[str, float, str]] = []
@@ -204,16 +169,12 @@ def build_report(
             report.leaderboards.append(
                 bench_leaderboard(report.bench, data, target=target, page=page, page_size=page_size)
             )
-            for task in report.bench.tasks:
-                row = next((r for r in task.rows if r.name == task.final), None)
-                if row is not None and row.fpo is not None:
-                    fpo_list.append((f"{task.name} with {row.name}", row.fpo, row.fpo_basis))
+            fpo_list = _bench_fpo(report.bench)
         elif st is not None:
-            explicit = [r.id for r in infos] if runs else None
             report.leaderboards.append(
                 runs_leaderboard(
                     st,
-                    ids=explicit,
+                    ids=[r.id for r in infos] if runs else None,
                     last=None if runs else last,
                     metric=metric,
                     target=target,
@@ -222,8 +183,7 @@ def build_report(
                 )
             )
             found = _recorded_fpo(infos)
-            if found:
-                fpo_list.append(found)
+            fpo_list = [found] if found else []
         if fpo is not None:
             fpo_list = [("the final model", fpo, "given by the user")]
         report.model_card = model_card(summary, __version__, training_type)
@@ -232,6 +192,66 @@ def build_report(
     finally:
         if st is not None and st is not store:  # opened here from a URL: close it
             st.close()
+
+
+def _select(
+    store: Store | str | os.PathLike[str] | bool | None,
+    runs: Sequence[str] | None,
+    last: int | None,
+    data: dict[str, Any] | None,
+) -> tuple[Store | None, list[RunRecord], list[str]]:
+    """The registry and the runs the report covers (a bench's runs when ``data`` is given)."""
+    if data is None:
+        st = _open_store(store)
+        if st is None:
+            raise InputError(
+                "A report on runs needs a registry: pass store= (or --db), or report a bench."
+            )
+        records = select_runs(st, runs, last)
+        if not records:
+            if st is not store:
+                st.close()
+            raise InputError(
+                f"No runs in the registry {st.url}. Measure one with `frugal run -- COMMAND`, "
+                "or report a bench with --bench DIR."
+            )
+        return st, records, []
+    try:
+        st = _open_store(store)
+    except StoreError as e:
+        return None, [], [f"Registry not available ({e}); the report uses results.json only."]
+    return st, (find_runs(st, bench_run_ids(data)) if st is not None else []), []
+
+
+def _components_figure(summary: Summary) -> Figure | None:
+    if not summary.components:
+        return None
+    bars = [
+        Bar(
+            label=c.name,
+            value=c.energy_j,
+            text=f"{fmt.energy(c.energy_j)} ({c.share:.0%}, {c.method})",
+            color=i % 7,
+        )
+        for i, c in enumerate(summary.components)
+    ]
+    return Figure(
+        id="components",
+        title="Energy per component",
+        kind="bars",
+        x_label="J",
+        bars=bars,
+        caption="IT energy of each component over the selection, with how it was obtained.",
+    )
+
+
+def _bench_fpo(section: BenchSection) -> list[tuple[str, float, str]]:
+    out = []
+    for task in section.tasks:
+        row = next((r for r in task.rows if r.name == task.final), None)
+        if row is not None and row.fpo is not None:
+            out.append((f"{task.name} with {row.name}", row.fpo, row.fpo_basis))
+    return out
 
 
 def _title(infos: list[RunInfo], data: dict[str, Any] | None) -> str:

@@ -18,7 +18,16 @@ from frugalml.errors import InputError
 if TYPE_CHECKING:
     from frugalml.store import RunRecord, Store
 
-__all__ = ["RunInfo", "load_bench", "run_info", "sample_stats", "select_runs"]
+__all__ = [
+    "RunInfo",
+    "bench_run_ids",
+    "find_runs",
+    "load_bench",
+    "number",
+    "run_info",
+    "sample_stats",
+    "select_runs",
+]
 
 CHUNK = 500
 
@@ -113,6 +122,11 @@ def run_info(rec: RunRecord) -> RunInfo:
 
 def _dict(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
+
+
+def number(v: Any) -> float | None:
+    """``v`` as a float when it is a real number (not a bool, not text), else None."""
+    return float(v) if _num(v) else None
 
 
 def _num(v: Any) -> bool:

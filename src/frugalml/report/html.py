@@ -61,7 +61,8 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 blockquote{margin:.5em 0;padding:8px 14px;border-left:4px solid var(--accent);background:#f5f9fc}
 footer{margin-top:2.5em;color:var(--muted);font-size:.85em;border-top:1px solid var(--line);
 padding-top:.6em}
-@media (max-width:600px){body{font-size:14px}main{padding:10px}}
+@media (max-width:600px){body{font-size:14px}main{padding:10px}
+figure{overflow-x:auto;-webkit-overflow-scrolling:touch}svg.plot{min-width:540px}}
 @media print{nav{display:none}main{max-width:none;padding:0}body{font-size:11pt}
 h2,h3{break-after:avoid}figure,.card,blockquote,pre,tr{break-inside:avoid}
 .table-wrap{overflow:visible}a{color:inherit;text-decoration:none}}

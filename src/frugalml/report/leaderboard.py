@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from frugalml._params import check_number
-from frugalml.report.bench import _f
+from frugalml.report.data import number
 from frugalml.report.model import BenchSection, Leaderboard, LeaderRow
 from frugalml.store import schema
 from frugalml.store.registry import effective_status
@@ -203,7 +203,7 @@ def _to_target(
     row: dict[str, Any], acc: float, energy_j: float | None, target: float
 ) -> tuple[float | None, str]:
     for e, a in row.get("curve") or []:
-        if _f(a) is not None and float(a) >= target:
+        if number(a) is not None and float(a) >= target:
             return float(e), "first evaluation at or above the target (training curve)"
     if acc >= target and energy_j is not None:
         return energy_j, "end of training (no curve: an upper bound)"

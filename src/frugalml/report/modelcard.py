@@ -82,28 +82,26 @@ def energy_statement(
     intensity = (
         "n/a" if summary.intensity_g_per_kwh is None else fmt.num(summary.intensity_g_per_kwh)
     )
+    pue_source = summary.pue_source or "source not recorded"
+    grid_source = summary.intensity_source or "source not recorded"
     text = (
         f"Energy and carbon. The computation reported here ({runs}) took "
-        f"{fmt.duration(summary.duration_s)} "
-        f"({summary.duration_basis}) on {summary.hardware}. It used {fmt.kwh(summary.energy_j)} of "
-        "IT energy "
-        f"({fmt.pct(summary.uncertainty_energy)}), {summary.method_text}. With a power usage "
-        "effectiveness (PUE) of "
-        f"{pue} ({summary.pue_source or 'source not recorded'}) and the grid carbon intensity of "
-        f"{summary.region_name} ({intensity} gCO2e/kWh, "
-        f"{summary.intensity_source or 'source not recorded'}), "
-        f"this corresponds to {fmt.co2e(summary.co2e_g)} CO2e "
-        f"({fmt.pct(summary.uncertainty_co2e)}, which "
-        f"includes ±{GRID_FACTOR_UNCERTAINTY * 100:.0f} % for using an annual-average grid "
-        "factor). "
+        f"{fmt.duration(summary.duration_s)} ({summary.duration_basis}) on {summary.hardware}. "
+        f"It used {fmt.kwh(summary.energy_j)} of IT energy ({fmt.pct(summary.uncertainty_energy)}); "
+        f"energy was {summary.method_text}. With a power usage effectiveness (PUE) of {pue} "
+        f"[{pue_source}] and the grid carbon intensity of {summary.region_name} ({intensity} "
+        f"gCO2e/kWh; {grid_source}), this corresponds to {fmt.co2e(summary.co2e_g)} CO2e "
+        f"({fmt.pct(summary.uncertainty_co2e)}, including "
+        f"±{GRID_FACTOR_UNCERTAINTY * 100:.0f} % for the use of an annual-average grid factor). "
     )
     if fpo:
         parts = [
-            f"{what}: {fmt.num(value)} floating-point operations per sample ({basis})"
+            f"{what}, {fmt.num(value)} floating-point operations (FPO) per inference sample "
+            f"({basis})"
             for what, value, basis in fpo
         ]
-        text += "The final model needs " + "; ".join(parts) + ". "
+        text += "Final model: " + "; ".join(parts) + ". "
     else:
         text += "The floating-point operations (FPO) of the final model were not recorded. "
-    text += f"Uncertainties are relative and as estimated by frugalml {version}."
+    text += f"Figures and relative uncertainties as estimated by frugalml {version}."
     return text

@@ -1,0 +1,248 @@
+"""Progressive, layer-wise training: train a shallow network, then grow it a layer at a time.
+
+Stage 1 trains the first hidden block with the classifier on top. Each later stage inserts the
+next block under the classifier and trains it from the settled lower blocks (Belilovsky,
+Eickenberg & Oyallon 2018, "Greedy Layerwise Learning Can Scale to ImageNet"; progressive
+stacking, Gong et al. 2019 and Yang et al. 2020, "Progressively Stacking 2.0"):
+
+- ``freeze_lower=True``: the lower blocks are frozen, so their outputs on the training and
+  validation sets are computed once and the stage trains only the new block and the
+  classifier on those cached features (no forward or backward pass through the lower
+  blocks); ``False`` trains the whole grown network at every stage.
+- ``init="identity"``: a new square block starts as the identity (Net2Net's deeper
+  operator, Chen et al. 2016: ``relu(I @ h) = h`` for post-ReLU ``h``), so growing keeps the
+  network's function and the stage starts from the previous stage's accuracy;
+  ``"random"`` keeps the fresh initialisation.
+- ``final_epochs``: optional joint fine-tuning of the whole network at the end (the last
+  stage of Yang et al.'s multi-stage schedule).
+
+The model must be an ``nn.Sequential`` MLP: ``[Linear, (BatchNorm1d/Dropout/activation)...]``
+blocks followed by a final ``Linear`` classifier (``frugalml.train.mlp``). The classifier is
+shared across stages when the block widths match it, else a stage gets its own auxiliary
+classifier (Belilovsky et al.).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from frugalml._lazy import require
+from frugalml._params import check_choice, check_number
+from frugalml.errors import InputError
+from frugalml.reduce.base import Technique
+from frugalml.reduce.early_stop import BenchMonitored, EnergyMeter
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from frugalml.train.data import TrainData
+    from frugalml.train.loop import EpochEnd
+
+__all__ = ["Progressive", "mlp_blocks"]
+
+INITS = ("identity", "random")
+
+
+def mlp_blocks(model: nn.Module) -> tuple[list[nn.Sequential], nn.Linear]:
+    """Split a Sequential MLP into hidden blocks (each starting at a Linear) and the classifier.
+
+    Raises:
+        InputError: ``model`` is not a flat Sequential ending in a Linear, with at least one
+            hidden block.
+
+    Example:
+        >>> from frugalml.train import mlp
+        >>> blocks, head = mlp_blocks(mlp(4, 8, 3, depth=2))
+        >>> len(blocks), head.out_features
+        (2, 3)
+    """
+    torch = require("torch", "progressive training")
+    nn_ = torch.nn
+    if not isinstance(model, nn_.Sequential) or not isinstance(model[-1], nn_.Linear):
+        raise InputError(
+            "progressive training needs an nn.Sequential MLP ending in a Linear classifier "
+            "(e.g. frugalml.train.mlp); got " + type(model).__name__ + "."
+        )
+    groups: list[list[nn.Module]] = []
+    for module in list(model)[:-1]:
+        if isinstance(module, nn_.Linear):
+            groups.append([module])
+        elif not groups:
+            raise InputError(
+                f"progressive training: the MLP starts with {type(module).__name__}, not a Linear."
+            )
+        else:
+            groups[-1].append(module)
+    if not groups:
+        raise InputError("progressive training needs at least one hidden layer (depth >= 1).")
+    return [nn_.Sequential(*g) for g in groups], model[-1]
+
+
+class Progressive(BenchMonitored, Technique):
+    """Grow an MLP one hidden block per stage, each stage on the settled lower blocks.
+
+    Args:
+        epochs_per_stage: epochs of each stage: an int for every stage, a list (one per
+            stage), or None for ``ceil(recipe epochs / depth)``.
+        freeze_lower: freeze the lower blocks and train on their cached outputs.
+        init: ``"identity"`` (function-preserving growth for square blocks) or ``"random"``.
+        final_epochs: joint fine-tuning epochs of the whole network after the last stage.
+        lr: learning rate; None takes the recipe's.
+
+    Learned state:
+        depth_: hidden blocks of the returned network (the model's own depth).
+        stages_: stages run; epochs_run_: epochs over all stages and the final fine-tuning.
+        energy_j_: joules of the whole run (nested tracker).
+        stage_energy_j_: joules per stage (a list; not in ``report()``).
+        curve_: ``[energy_j, accuracy, depth]`` per epoch (test split when the bench gives
+            a monitor, else validation; ``curve_split_``).
+        With the bench's baseline: energy_to_baseline_accuracy_j_ (first curve point at the
+        baseline's accuracy, None if never), energy_to_baseline_minus_0_5pt_j_.
+
+    Example:
+        >>> model = Progressive().apply(data.make_model(), data)  # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "progressive"
+    kind: ClassVar[str] = "train"
+    paper: ClassVar[str] = (
+        "Belilovsky et al. 2018, Greedy Layerwise Learning Can Scale to ImageNet; "
+        "Yang et al. 2020, Progressively Stacking 2.0"
+    )
+
+    def __init__(
+        self,
+        epochs_per_stage: int | Sequence[int] | None = None,
+        freeze_lower: bool = True,
+        init: str = "identity",
+        final_epochs: int = 0,
+        lr: float | None = None,
+    ) -> None:
+        self.epochs_per_stage = epochs_per_stage
+        self.freeze_lower = freeze_lower
+        self.init = init
+        self.final_epochs = final_epochs
+        self.lr = lr
+
+    @classmethod
+    def applies_to(cls, task: Any) -> bool:
+        """The plain MLP tasks (an MLP with hidden layers to grow)."""
+        return bool(task.kind == "mlp" and "role" not in task.extra)
+
+    def _check_params(self) -> None:
+        owner = type(self).__name__
+        if isinstance(self.epochs_per_stage, Sequence):
+            for e in self.epochs_per_stage:
+                check_number(owner, "epochs_per_stage", e, low=0, integer=True)
+        else:
+            self._check_epochs("epochs_per_stage", self.epochs_per_stage)
+        check_choice(owner, "init", self.init, INITS)
+        check_number(owner, "final_epochs", self.final_epochs, low=0, integer=True)
+        self._check_lr("lr", self.lr)
+
+    def _stage_epochs(self, depth: int, recipe_epochs: int) -> list[int]:
+        e = self.epochs_per_stage
+        if e is None:
+            return [math.ceil(recipe_epochs / depth)] * depth
+        if isinstance(e, Sequence):
+            if len(e) != depth:
+                raise InputError(
+                    f"The 'epochs_per_stage' parameter of Progressive has {len(e)} entries but "
+                    f"the model has {depth} hidden blocks; give one per block or an int."
+                )
+            return [int(x) for x in e]
+        return [int(e)] * depth
+
+    def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
+        torch = require("torch", "progressive")
+        from frugalml.train.data import TrainData as TD
+
+        try:
+            blocks, head = mlp_blocks(model)
+        except InputError as e:
+            raise self._fail("cannot split the model into blocks", e) from e
+        depth = len(blocks)
+        epochs = self._stage_epochs(depth, data.epochs)
+        self._val = (data.X_val, data.y_val)
+        meter = EnergyMeter(name="progressive").start()
+        self.stage_energy_j_: list[float] = []
+        self.epochs_run_ = 0
+        validate = self._bench_evaluate is None
+        torch.manual_seed(data.seed)
+        try:
+            for k in range(depth):
+                start_j = meter.energy_j()
+                block = blocks[k]
+                if k > 0 and self.init == "identity":
+                    _identity_init(block)
+                top = head if _out_width(block) == head.in_features else torch.nn.Linear(
+                    _out_width(block), head.out_features
+                )
+                lower = torch.nn.Sequential(*blocks[:k])
+                if self.freeze_lower and k > 0:
+                    for p in lower.parameters():
+                        p.requires_grad_(False)
+                    lower.eval()
+                    with torch.no_grad():
+                        stage_data = TD(
+                            lower(data.X_train), data.y_train, lower(data.X_val), data.y_val,
+                            batch_size=data.batch_size, epochs=data.epochs, lr=data.lr,
+                            optimizer=data.optimizer, seed=data.seed,
+                        )
+                    trained = torch.nn.Sequential(block, top)
+                else:
+                    stage_data, trained = data, torch.nn.Sequential(*blocks[: k + 1], top)
+                stage_net = torch.nn.Sequential(*blocks[: k + 1], top)
+
+                def on_epoch(end: EpochEnd, net: nn.Module = stage_net, d: int = k + 1) -> None:
+                    self._curve_point(meter, net, end.val_accuracy, d)
+
+                history = self._fit(
+                    trained, stage_data, epochs=epochs[k], lr=self.lr,
+                    callbacks=[on_epoch], validate=validate,
+                )
+                self.epochs_run_ += history.epochs_run
+                self.stage_energy_j_.append(meter.energy_j() - start_j)
+            for p in model.parameters():
+                p.requires_grad_(True)
+            if self.final_epochs:
+                start_j = meter.energy_j()
+
+                def on_final(end: EpochEnd) -> None:
+                    self._curve_point(meter, end.model, end.val_accuracy, depth)
+
+                history = self._fit(
+                    model, data, epochs=self.final_epochs, lr=self.lr,
+                    callbacks=[on_final], validate=validate,
+                )
+                self.epochs_run_ += history.epochs_run
+                self.stage_energy_j_.append(meter.energy_j() - start_j)
+        finally:
+            self.energy_j_ = meter.stop()
+        self.depth_ = depth
+        self.stages_ = depth
+        base = self._bench_baseline
+        if base and base.get("accuracy") is not None:
+            acc = float(base["accuracy"])
+            self.energy_to_baseline_accuracy_j_ = self._energy_to_reach(acc)
+            self.energy_to_baseline_minus_0_5pt_j_ = self._energy_to_reach(acc - 0.005)
+        return model  # the original Sequential: its blocks and classifier are the trained ones
+
+
+def _out_width(block: nn.Sequential) -> int:
+    return int(block[0].out_features)
+
+
+def _identity_init(block: nn.Sequential) -> None:
+    """Set a square Linear block to the identity (keeps the network's function after ReLU)."""
+    torch = require("torch", "progressive")
+    linear = block[0]
+    has_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in block)
+    if linear.in_features != linear.out_features or has_norm:
+        return  # not function-preserving: keep the fresh initialisation
+    with torch.no_grad():
+        linear.weight.copy_(torch.eye(linear.in_features))
+        if linear.bias is not None:
+            linear.bias.zero_()
