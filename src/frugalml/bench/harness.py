@@ -239,7 +239,10 @@ def run_bench(
             _advance(progress, unit, f"{task.name}: baseline", 1)
             for name in names:
                 _advance(progress, unit, f"{task.name}: {name} (repeat {r + 1}/{n_repeats})", 0)
-                params = cfg.technique_params.get(name, {})
+                params = {
+                    **task.extra.get("technique_params", {}).get(name, {}),
+                    **cfg.technique_params.get(name, {}),
+                }
                 runs[name].append(
                     _run_technique(
                         name,

@@ -94,9 +94,12 @@ def _standardise(split: Split, mean: Any, std: Any, shape: tuple[int, ...]) -> S
     std[std < 1e-6] = 1.0
     s = (-1, *shape)
     return Split(
-        ((split.X_train - mean) / std).reshape(s), split.y_train,
-        ((split.X_val - mean) / std).reshape(s), split.y_val,
-        ((split.X_test - mean) / std).reshape(s), split.y_test,
+        ((split.X_train - mean) / std).reshape(s),
+        split.y_train,
+        ((split.X_val - mean) / std).reshape(s),
+        split.y_val,
+        ((split.X_test - mean) / std).reshape(s),
+        split.y_test,
     )
 
 
@@ -138,7 +141,9 @@ class DigitsPairTask(Task):
     def split(self) -> Split:
         source = EXTRA_TASKS[self.extra.get("source", self.name)]
         raw = _raw_split(*self.load(), self.split_seed, stratify=True)
-        src = raw if source is self else _raw_split(*source.load(), source.split_seed, stratify=True)
+        src = (
+            raw if source is self else _raw_split(*source.load(), source.split_seed, stratify=True)
+        )
         return _standardise(
             raw, src.X_train.mean(axis=0), src.X_train.std(axis=0), self.input_shape
         )
@@ -195,20 +200,41 @@ EXTRA_TASKS: dict[str, Task] = {
             "generated: 10,000 classes, Zipf (s=1) frequencies, 6,000 samples of 32 features, "
             "hierarchical class centres (seed 0)",
             "MLP 32-32-10000 (ReLU), full softmax",
-            zipf_data, _mlp(32, 32, ZIPF_CLASSES, 1), (32,), epochs=5, batch_size=64, lr=3e-3,
+            zipf_data,
+            _mlp(32, 32, ZIPF_CLASSES, 1),
+            (32,),
+            epochs=5,
+            batch_size=64,
+            lr=3e-3,
             extra={"role": "many-class", "n_classes": ZIPF_CLASSES},
         ),
         DigitsPairTask(
-            "digits-0to4-mlp", "scikit-learn digits, labels 0-4 (transfer source)",
-            "MLP 64-512-512-5 (ReLU)", _digits((0, 1, 2, 3, 4)), _mlp(64, 512, 5, 2), (64,),
-            epochs=30, extra={"role": "transfer-source", "labels": (0, 1, 2, 3, 4),
-                              "target": "digits-5to9-mlp"},
+            "digits-0to4-mlp",
+            "scikit-learn digits, labels 0-4 (transfer source)",
+            "MLP 64-512-512-5 (ReLU)",
+            _digits((0, 1, 2, 3, 4)),
+            _mlp(64, 512, 5, 2),
+            (64,),
+            epochs=30,
+            extra={
+                "role": "transfer-source",
+                "labels": (0, 1, 2, 3, 4),
+                "target": "digits-5to9-mlp",
+            },
         ),
         DigitsPairTask(
-            "digits-5to9-mlp", "scikit-learn digits, labels 5-9 as 0-4 (transfer target)",
-            "MLP 64-512-512-5 (ReLU)", _digits((5, 6, 7, 8, 9)), _mlp(64, 512, 5, 2), (64,),
-            epochs=30, extra={"role": "transfer-target", "labels": (5, 6, 7, 8, 9),
-                              "source": "digits-0to4-mlp"},
+            "digits-5to9-mlp",
+            "scikit-learn digits, labels 5-9 as 0-4 (transfer target)",
+            "MLP 64-512-512-5 (ReLU)",
+            _digits((5, 6, 7, 8, 9)),
+            _mlp(64, 512, 5, 2),
+            (64,),
+            epochs=30,
+            extra={
+                "role": "transfer-target",
+                "labels": (5, 6, 7, 8, 9),
+                "source": "digits-0to4-mlp",
+            },
         ),
     )
 }

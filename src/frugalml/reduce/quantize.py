@@ -73,11 +73,11 @@ class QuantBackend(ABC):
 
     @abstractmethod
     def prepare_static(self, model: nn.Module) -> nn.Module:
-        """An eval-mode copy with observers, ready for calibration batches."""
+        """``model`` (changed in place) in eval mode with observers, ready for calibration."""
 
     @abstractmethod
     def prepare_qat(self, model: nn.Module) -> nn.Module:
-        """A train-mode copy with fake-quant modules, ready for fine-tuning."""
+        """``model`` (changed in place) in train mode with fake-quant, ready for fine-tuning."""
 
     @abstractmethod
     def convert(self, prepared: nn.Module) -> nn.Module:
@@ -109,8 +109,8 @@ class TorchAOEagerBackend(QuantBackend):
     Static and QAT wrap the model in ``QuantWrapper`` (quantise the input, dequantise
     the output) and fuse Conv-BN-ReLU, Conv-BN, Conv-ReLU, Linear-BN and Linear-ReLU
     runs found inside ``nn.Sequential`` containers. Models that call functional ops
-    (``x + y``, ``F.relu``) on quantised tensors fail at conversion check time; the
-    technique reports that as a TechniqueError.
+    (``x + y``, ``F.relu``) on quantised tensors fail when the converted model first
+    runs; the technique reports that as a TechniqueError.
 
     Args:
         engine: quantised engine, e.g. ``"x86"``, ``"fbgemm"``, ``"qnnpack"``; None picks
