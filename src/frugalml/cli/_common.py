@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
+from pathlib import Path
 from typing import Any
 
 import click
 
-__all__ = ["console", "db_option", "fmt_co2e", "fmt_duration", "fmt_energy"]
+__all__ = ["console", "db_option", "writable_folder"]
 
 
 def db_option(f: Any) -> Any:
@@ -25,27 +25,17 @@ def console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False)
 
 
-def fmt_energy(j: float) -> str:
-    """Human energy: J below 1 kJ, else Wh / kWh."""
-    if not math.isfinite(j):
-        return "-"
-    if j < 1000:
-        return f"{j:.3g} J"
-    wh = j / 3600
-    return f"{wh:.3g} Wh" if wh < 1000 else f"{wh / 1000:.3g} kWh"
-
-
-def fmt_co2e(g: float) -> str:
-    if not math.isfinite(g):
-        return "-"
-    return f"{g:.3g} g" if g < 1000 else f"{g / 1000:.3g} kg"
-
-
-def fmt_duration(s: float) -> str:
-    if s < 60:
-        return f"{s:.1f} s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{int(m)} min {int(s)} s"
-    h, m = divmod(m, 60)
-    return f"{int(h)} h {int(m)} min"
+def writable_folder(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback: create the folder and check it can be written, else a usage error."""
+    if value is None:
+        return None
+    try:
+        Path(value).mkdir(parents=True, exist_ok=True)
+        probe = Path(value) / ".frugal-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise click.BadParameter(
+            f"{value!r} is not a writable folder ({e.strerror}). Choose another folder."
+        ) from None
+    return value

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from frugalml.cli._common import console, db_option
+from frugalml.cli._common import console, db_option, writable_folder
 
 
 def _split_names(
@@ -50,6 +50,7 @@ def _split_names(
     default="frugal-out/bench",
     show_default=True,
     metavar="DIR",
+    callback=writable_folder,
     help="Where results.json goes.",
 )
 @click.option("--region", "-r", default=None, help="Grid region for CO2e (see `frugal regions`).")
@@ -100,7 +101,6 @@ def bench(
             pue_value = float(pue)
         except ValueError:
             pass
-    _check_out(out_dir)
     columns = (
         TextColumn("[progress.description]{task.description:<40}"),
         BarColumn(),
@@ -130,16 +130,3 @@ def bench(
         f"results: {Path(out_dir) / 'results.json'} · {cfg['duration_s']:.0f} s · energy method "
         f"{cfg['energy_method']} · region {cfg['region']} ({cfg['intensity_g_per_kwh']:g} g/kWh, PUE {cfg['pue']:g})"
     )
-
-
-def _check_out(out_dir: str) -> None:
-    path = Path(out_dir)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".frugal-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise click.BadParameter(
-            f"{out_dir!r} is not a writable folder ({e.strerror}).", param_hint="--out"
-        ) from None

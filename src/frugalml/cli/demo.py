@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from frugalml.cli._common import console, db_option
+from frugalml.cli._common import console, db_option, writable_folder
 
 
 @click.command()
@@ -21,6 +21,7 @@ from frugalml.cli._common import console, db_option
     default="frugal-out",
     show_default=True,
     metavar="DIR",
+    callback=writable_folder,
     help="Where bench/results.json and report.html go.",
 )
 @click.option("--region", "-r", default=None, help="Grid region for CO2e (see `frugal regions`).")

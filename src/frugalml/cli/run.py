@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
 
-from frugalml.cli._common import db_option
+from frugalml.cli._common import db_option, writable_folder
 
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
@@ -22,22 +21,6 @@ def _positive_interval(
 ) -> float | None:
     if value is not None and not value > 0:
         raise click.BadParameter(f"must be a number of seconds > 0 (e.g. 1 or 0.5). Got {value:g}.")
-    return value
-
-
-def _check_out(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    path = Path(value)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".frugal-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise click.BadParameter(
-            f"{value!r} is not a writable folder ({e.strerror}). Choose another --out folder."
-        ) from None
     return value
 
 
@@ -64,7 +47,7 @@ def _check_out(ctx: click.Context, param: click.Parameter, value: str | None) ->
     "--out",
     "out_dir",
     default=None,
-    callback=_check_out,
+    callback=writable_folder,
     metavar="DIR",
     help="Also write DIR/run.json and DIR/samples.csv.",
 )

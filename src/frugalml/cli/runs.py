@@ -7,7 +7,8 @@ from datetime import datetime
 
 import click
 
-from frugalml.cli._common import console, db_option, fmt_co2e, fmt_duration, fmt_energy
+from frugalml import _fmt as fmt
+from frugalml.cli._common import console, db_option
 
 
 @click.command()
@@ -78,7 +79,7 @@ def runs(
             r.id,
             _text(r.name),
             datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S"),
-            fmt_duration(r.duration_s),
+            fmt.duration(r.duration_s),
             f"{r.kwh:.3g}",
             f"{r.co2e_g:.3g}",
             ",".join(sorted(set(r.methods.values()))),
@@ -123,8 +124,8 @@ def show(run_id: str, as_json: bool, db: str | None) -> None:
     print_summary(data)
     out = console()
     out.print(
-        f"{len(samples)} samples, {len(metrics)} metric values · energy {fmt_energy(record.energy_j)} · "
-        f"{fmt_co2e(record.co2e_g)} CO2e"
+        f"{len(samples)} samples, {len(metrics)} metric values · energy {fmt.energy(record.energy_j)} · "
+        f"{fmt.co2e(record.co2e_g)} CO2e"
     )
     if record.status == "interrupted":
         out.print(

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from frugalml.cli._common import console, fmt_co2e, fmt_duration, fmt_energy
-
-
-def pct(u: float | None) -> str:
-    return "n/a" if u is None else f"±{u * 100:.0f} %"
+from frugalml import _fmt as fmt
+from frugalml.cli._common import console
 
 
 def print_summary(run: dict[str, Any], *, stderr: bool = False) -> None:
@@ -29,9 +26,11 @@ def print_summary(run: dict[str, Any], *, stderr: bool = False) -> None:
     table.add_column("method")
     table.add_column("uncertainty", justify="right")
     for comp in sorted(k for k in energy if k != "total"):
-        table.add_row(comp, fmt_energy(energy[comp]), methods.get(comp, "?"), pct(unc.get(comp)))
+        table.add_row(
+            comp, fmt.energy(energy[comp]), methods.get(comp, "?"), fmt.pct(unc.get(comp))
+        )
     table.add_row(
-        "[b]total[/b]", f"[b]{fmt_energy(energy['total'])}[/b]", "", pct(unc.get("total"))
+        "[b]total[/b]", f"[b]{fmt.energy(energy['total'])}[/b]", "", fmt.pct(unc.get("total"))
     )
     out.print(table)
     region = run["region"]
@@ -42,7 +41,7 @@ def print_summary(run: dict[str, Any], *, stderr: bool = False) -> None:
         else ""
     )
     out.print(
-        f"duration {fmt_duration(run['duration_s'])} · CO2e {fmt_co2e(run['co2e_g'])} ({pct(unc.get('co2e'))}) = "
+        f"duration {fmt.duration(run['duration_s'])} · CO2e {fmt.co2e(run['co2e_g'])} ({fmt.pct(unc.get('co2e'))}) = "
         f"{energy['total'] / 3.6e6:.3g} kWh × PUE {run['pue']:g} × {run['intensity_g_per_kwh']:g} g/kWh "
         f"[{region}{note}; region from {how}; PUE: {run.get('pue_source', '')}]"
     )

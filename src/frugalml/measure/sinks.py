@@ -11,10 +11,10 @@ import csv
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from frugalml._fs import write_text_atomic
 from frugalml.measure.run import Run
 
 __all__ = ["SAMPLE_COLUMNS", "FileSink", "Sink", "StoreSink"]
@@ -202,15 +202,5 @@ def _run_columns(run: Run) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON to ``path`` through a temp file and rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".run.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write JSON to ``path`` atomically (see :func:`frugalml._fs.write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=str))

@@ -12,10 +12,10 @@ Example:
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from frugalml._fs import write_text_atomic
 from frugalml.errors import InputError
 from frugalml.report.build import DEFAULT_LAST, TIMELINE_MAX_RUNS, build_report
 from frugalml.report.html import render_html
@@ -86,26 +86,9 @@ def write_report(
             text = render_markdown(report, assets, assets.name)
         else:
             text = render_html(report) if fmt == "html" else render_json(report)
-        _write_atomic(out, text)
+        write_text_atomic(out, text)
     except OSError as e:
         raise InputError(
             f"Cannot write the report to {out}: {e.strerror or e}. Choose another --out."
         ) from e
     return out
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent if str(path.parent) else ".", prefix=".report.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

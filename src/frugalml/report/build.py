@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from frugalml import _fmt as fmt
 from frugalml._params import check_choice, check_number
 from frugalml.errors import InputError, StoreError
-from frugalml.report import fmt
 from frugalml.report.bench import bench_section
 from frugalml.report.context import carbon_context
 from frugalml.report.data import (

@@ -7,9 +7,9 @@ from the run's own CO2e when that used a time-varying intensity file.
 
 from __future__ import annotations
 
+from frugalml import _fmt as fmt
 from frugalml.carbon import Region, co2e_g, lookup_region, search_regions
 from frugalml.errors import UnknownNameError
-from frugalml.report import fmt
 from frugalml.report.equivalents import equivalents
 from frugalml.report.model import CarbonContext, RegionRow
 from frugalml.report.plots import Bar, Figure

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from frugalml.report import fmt
+from frugalml import _fmt as fmt
 from frugalml.report.model import Report
 from frugalml.report.plots import Figure
 from frugalml.report.svg import render_svg

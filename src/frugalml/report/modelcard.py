@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from frugalml import _fmt as fmt
 from frugalml.measure.run import GRID_FACTOR_UNCERTAINTY
-from frugalml.report import fmt
 from frugalml.report.model import ModelCard, Summary
 
 __all__ = ["TRAINING_TYPES", "energy_statement", "hardware_line", "model_card"]

@@ -11,10 +11,10 @@ import math
 from collections import Counter, defaultdict
 from typing import Any
 
+from frugalml import _fmt as fmt
 from frugalml.carbon import lookup_region
 from frugalml.errors import UnknownNameError
 from frugalml.measure.run import GRID_FACTOR_UNCERTAINTY
-from frugalml.report import fmt
 from frugalml.report.data import RunInfo
 from frugalml.report.model import Component, Summary
 from frugalml.report.modelcard import hardware_line

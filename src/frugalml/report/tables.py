@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from frugalml.report import fmt
+from frugalml import _fmt as fmt
 from frugalml.report.model import BenchTask, CarbonContext, Leaderboard, LeaderRow, Report, Summary
 
 __all__ = [

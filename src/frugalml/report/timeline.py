@@ -17,7 +17,7 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from frugalml.report import fmt
+from frugalml import _fmt as fmt
 from frugalml.report.data import RunInfo
 from frugalml.report.model import Timeline
 from frugalml.report.plots import Band, Figure, Series

@@ -1,4 +1,5 @@
-"""Numbers for humans: the only place the report converts units (J -> Wh/kWh, g -> kg, s -> min).
+"""Numbers for humans: the one place that converts units for display (J -> Wh/kWh, g -> kg,
+s -> min), used by the CLI and the reports.
 
 Every function returns plain text; renderers escape it like any other string.
 """
