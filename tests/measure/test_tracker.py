@@ -251,3 +251,30 @@ def test_default_sensors_on_this_machine_are_models_or_counters():
     assert run.methods["cpu"] in {"rapl", "cpu-model"}
     assert run.methods["dram"] in {"rapl", "ram-model"}
     assert run.energy_j["cpu"] > 0
+
+
+def test_time_varying_intensity_is_integrated_per_sample(tmp_path):
+    now = time.time()
+    csv_path = tmp_path / "grid.csv"
+    # 100 g/kWh until a moment from now, then 900 g/kWh
+    switch = now + 0.25
+    csv_path.write_text(f"timestamp,g_per_kwh\n{now - 3600},100\n{switch},900\n")
+    sensor = ConstantPowerSensor(3.6e6)  # 1 kWh per second
+    tracker = Tracker("tv", sensors=[sensor], db=False, interval_s=60, intensity_csv=csv_path)
+    run = tracker.start()
+    time.sleep(0.1)
+    first = tracker.sample()
+    kwh_first = first.energy_j["total"] / 3.6e6
+    assert first.co2e_g == pytest.approx(kwh_first * 100, rel=1e-6)
+    t_first = time.time()
+    while time.time() < switch + 0.25:
+        time.sleep(0.02)
+    tracker.stop()
+    t_end = time.time()
+    kwh_second = run.energy_j["total"] / 3.6e6 - kwh_first
+    # the second interval straddles the switch: charged at its time-weighted mean intensity
+    share_900 = (t_end - switch) / (t_end - t_first)
+    expected = kwh_first * 100 + kwh_second * (100 * (1 - share_900) + 900 * share_900)
+    assert run.co2e_g == pytest.approx(expected, rel=0.05)
+    assert kwh_first * 100 + kwh_second * 100 < run.co2e_g < kwh_first * 100 + kwh_second * 900
+    assert run.to_dict()["intensity_time_varying"] is True

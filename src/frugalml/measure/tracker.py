@@ -336,8 +336,8 @@ class Tracker:
                     }
                 )
             total_d = sum(deltas.values())
-            if self._timeline is not None:
-                intensity = self._timeline.intensity_at(wall)
+            if self._timeline is not None:  # each interval at its time-weighted mean intensity
+                intensity = self._timeline.mean_intensity(wall - dt, wall)
             else:
                 intensity = run.intensity_g_per_kwh
             run._co2e_g += total_d / 3.6e6 * run.pue * intensity
