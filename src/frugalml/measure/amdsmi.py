@@ -32,8 +32,7 @@ import contextlib
 import io
 import logging
 import numbers
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +43,9 @@ from frugalml.errors import (
     SensorPermissionError,
     SensorUnavailableError,
 )
+from frugalml.measure._gpu import Gpu, GpuSensor
 from frugalml.measure._visible import hip_visible, parse_visible, resolve_visible, uuid_prefix_match
-from frugalml.measure.base import Availability, Channel, Reading, Sensor
+from frugalml.measure.base import Reading
 
 __all__ = ["AMDSMI_ENERGY_UNCERTAINTY", "AMDSMI_POWER_UNCERTAINTY", "AmdSmiSensor"]
 
@@ -108,19 +108,11 @@ _DEFAULT_FIX = "It may be transient (busy, timeout, retry). " + _SMI
 
 
 @dataclass
-class _Gpu:
-    index: int  # as the job sees it
-    physical: int  # position in amdsmi_get_processor_handles()
-    handle: Any
-    method: str = ENERGY
+class _Gpu(Gpu):
     power_field: str = ""
 
-    @property
-    def channel(self) -> str:
-        return f"gpu:{self.index}"
 
-
-class AmdSmiSensor(Sensor):
+class AmdSmiSensor(GpuSensor[_Gpu]):
     """Energy of the AMD GPUs this job can see, one channel ``gpu:<i>`` each.
 
     Args:
@@ -143,6 +135,12 @@ class AmdSmiSensor(Sensor):
     """
 
     name = "amdsmi"
+    _label = "AMD SMI"
+    _uncertainties = {ENERGY: AMDSMI_ENERGY_UNCERTAINTY, POWER: AMDSMI_POWER_UNCERTAINTY}
+    _log = log
+    _init_function, _shutdown_function = "amdsmi_init", "amdsmi_shut_down"
+    _library_error, _code_attribute = "AmdSmiLibraryException", "err_code"
+    _default_fix = _DEFAULT_FIX
 
     def __init__(
         self,
@@ -151,94 +149,21 @@ class AmdSmiSensor(Sensor):
         counter_bits: int = 64,
     ) -> None:
         self.amdsmi = amdsmi
-        self.visible = visible
+        super().__init__(visible)
         self.counter_bits = counter_bits
-        self._lib: Any = None
-        self._gpus: list[_Gpu] | None = None
-        self._why_not = ""
-        self._initialised = False
-        self._errors: dict[int, tuple[type[SensorError], str]] = {}
-        self._unreadable: dict[int, str] = {}
-
-    # ------------------------------------------------------------------ Sensor API
-    def available(self) -> Availability:
-        if self._gpus is None:
-            try:
-                self._gpus = self._probe()
-            except FrugalError as e:
-                self._fail(str(e))
-            except Exception as e:  # available() must never raise
-                self._fail(f"AMD SMI probe failed unexpectedly: {type(e).__name__}: {e}")
-        return Availability(bool(self._gpus), self._why_not)
-
-    def channels(self) -> list[Channel]:
-        return [
-            Channel(
-                g.channel,
-                g.channel,
-                g.method,
-                AMDSMI_ENERGY_UNCERTAINTY if g.method == ENERGY else AMDSMI_POWER_UNCERTAINTY,
-            )
-            for g in self._ready()
-        ]
-
-    def read(self) -> dict[str, Reading]:
-        out: dict[str, Reading] = {}
-        for g in self._ready():
-            with self._translated(f"reading GPU {g.index}"):
-                if g.method == ENERGY:
-                    out[g.channel] = self._energy(g)
-                else:
-                    out[g.channel] = Reading(power_w=self._power_w(g))
-        return out
-
-    def hardware(self) -> dict[str, object]:
-        gpus: list[dict[str, object]] = []
-        lib = self._lib
-        for g in self._gpus or []:
-            asic = self._query(lambda h: lib.amdsmi_get_gpu_asic_info(h), g.handle)
-            memory = self._query(
-                lambda h: lib.amdsmi_get_gpu_memory_total(h, lib.AmdSmiMemoryType.VRAM), g.handle
-            )
-            cap = self._query(lambda h: lib.amdsmi_get_power_cap_info(h), g.handle)
-            cap_uw = _number(cap.get("power_cap")) if isinstance(cap, dict) else None
-            gpus.append(
-                {
-                    "index": g.index,
-                    "amdsmi_index": g.physical,
-                    "name": asic.get("market_name") if isinstance(asic, dict) else None,
-                    "uuid": self._query(lambda h: lib.amdsmi_get_gpu_device_uuid(h), g.handle),
-                    "memory_bytes": int(memory) if _number(memory) is not None else None,
-                    "power_limit_w": cap_uw / _UW_PER_W if cap_uw is not None else None,
-                    "method": g.method,
-                }
-            )
-        out: dict[str, object] = {"gpus": gpus}
-        if self._unreadable:
-            out["unreadable_gpus"] = {f"gpu:{i}": why for i, why in self._unreadable.items()}
-        return out
-
-    def close(self) -> None:
-        if self._initialised:
-            try:
-                self._lib.amdsmi_shut_down()
-            except Exception as e:  # closing must not fail the run
-                log.debug("amdsmi_shut_down failed: %s", e)
-        self._initialised = False
-        self._gpus = None
-        self._why_not = ""
 
     # ------------------------------------------------------------------ probing
-    def _probe(self) -> list[_Gpu]:
-        lib = self.amdsmi if self.amdsmi is not None else _import_amdsmi()
-        self._lib = lib
+    def _load(self) -> Any:
+        return self.amdsmi if self.amdsmi is not None else _import_amdsmi()
+
+    def _error_table(self, lib: Any) -> dict[int, tuple[type[SensorError], str]]:
         wrapper = getattr(lib, "amdsmi_wrapper", None)
-        self._errors = {
+        return {
             getattr(wrapper, name, code): (cls, fix) for name, (code, cls, fix) in _ERRORS.items()
         }
-        with self._translated("starting AMD SMI"):
-            lib.amdsmi_init()
-        self._initialised = True
+
+    def _visible_gpus(self) -> list[tuple[_Gpu, str]]:
+        lib = self._lib
         with self._translated("listing GPUs"):
             handles = list(lib.amdsmi_get_processor_handles())
         if not handles:
@@ -264,23 +189,11 @@ class AmdSmiSensor(Sensor):
                 f"the {len(handles)} AMD SMI sees (use indices 0..{len(handles) - 1} or UUIDs "
                 "from `amd-smi list`)."
             )
-
-        gpus: list[_Gpu] = []
-        self._unreadable = {}
-        for job_index, phys in enumerate(physical):
-            gpu = _Gpu(job_index, phys, handles[phys])
-            why = self._choose_method(gpu)
-            if why:
-                self._unreadable[job_index] = why
-                log.warning("GPU %d is not measured: %s", job_index, why)
-            else:
-                gpus.append(gpu)
-        if not gpus:
-            raise SensorUnavailableError("; ".join(self._unreadable.values()))
-        return gpus
+        return [
+            (_Gpu(job_index, phys, handles[phys]), "") for job_index, phys in enumerate(physical)
+        ]
 
     def _choose_method(self, gpu: _Gpu) -> str:
-        """Set ``gpu.method``; return why the GPU cannot be read at all ('' if it can)."""
         try:
             self._energy(gpu)
             gpu.method = ENERGY
@@ -307,6 +220,29 @@ class AmdSmiSensor(Sensor):
         return [str(u) for u in found if u]
 
     # ------------------------------------------------------------------ reading
+    def _read_gpu(self, gpu: _Gpu) -> Reading:
+        if gpu.method == ENERGY:
+            return self._energy(gpu)
+        return Reading(power_w=self._power_w(gpu))
+
+    def _describe(self, gpu: _Gpu) -> dict[str, object]:
+        lib = self._lib
+        asic = self._query(lambda h: lib.amdsmi_get_gpu_asic_info(h), gpu.handle)
+        memory = self._query(
+            lambda h: lib.amdsmi_get_gpu_memory_total(h, lib.AmdSmiMemoryType.VRAM), gpu.handle
+        )
+        cap = self._query(lambda h: lib.amdsmi_get_power_cap_info(h), gpu.handle)
+        cap_uw = _number(cap.get("power_cap")) if isinstance(cap, dict) else None
+        return {
+            "index": gpu.index,
+            "amdsmi_index": gpu.physical,
+            "name": asic.get("market_name") if isinstance(asic, dict) else None,
+            "uuid": self._query(lambda h: lib.amdsmi_get_gpu_device_uuid(h), gpu.handle),
+            "memory_bytes": int(memory) if _number(memory) is not None else None,
+            "power_limit_w": cap_uw / _UW_PER_W if cap_uw is not None else None,
+            "method": gpu.method,
+        }
+
     def _energy(self, gpu: _Gpu) -> Reading:
         with self._translated(f"reading GPU {gpu.index} energy"):
             count = self._lib.amdsmi_get_energy_count(gpu.handle)
@@ -334,46 +270,12 @@ class AmdSmiSensor(Sensor):
             )
         return power_w
 
-    # ------------------------------------------------------------------ helpers
-    def _ready(self) -> list[_Gpu]:
-        if self._gpus is None:
-            self.available()
-        if not self._gpus:
-            raise SensorUnavailableError(f"AMD SMI sensor unavailable: {self._why_not}")
-        return self._gpus
-
-    def _fail(self, why: str) -> None:
-        self.close()
-        self._why_not = why
-        self._gpus = []
-
     def _query(self, call: Any, handle: Any) -> Any:
         try:
             return call(handle)
         except Exception as e:
             log.debug("AMD SMI query failed: %s", e)
             return None
-
-    @contextmanager
-    def _translated(self, doing: str) -> Iterator[None]:
-        """Turn whatever the amdsmi layer raises into a frugalml SensorError."""
-        try:
-            yield
-        except FrugalError:
-            raise
-        except Exception as e:
-            raise self._translate(e, doing) from e
-
-    def _translate(self, error: BaseException, doing: str) -> SensorError:
-        library_error = getattr(self._lib, "AmdSmiLibraryException", None)
-        if library_error is not None and isinstance(error, library_error):
-            code = getattr(error, "err_code", None)
-            entry = self._errors.get(code) if isinstance(code, int) else None
-            cls, fix = entry or (SensorError, _DEFAULT_FIX)
-            return cls(f"AMD SMI error while {doing}: {error} (code {code}). {fix}")
-        return SensorError(
-            f"AMD SMI failed while {doing}: {type(error).__name__}: {error}. {_DEFAULT_FIX}"
-        )
 
 
 def _import_amdsmi() -> Any:

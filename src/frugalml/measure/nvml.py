@@ -31,20 +31,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from frugalml._lazy import require
-from frugalml.errors import (
-    FrugalError,
-    SensorError,
-    SensorPermissionError,
-    SensorUnavailableError,
-)
+from frugalml.errors import SensorError, SensorPermissionError, SensorUnavailableError
+from frugalml.measure._gpu import Gpu, GpuSensor
 from frugalml.measure._visible import parse_visible, resolve_visible, uuid_prefix_match
-from frugalml.measure.base import Availability, Channel, Reading, Sensor
+from frugalml.measure.base import Reading
 
 __all__ = ["NVML_ENERGY_UNCERTAINTY", "NVML_POWER_UNCERTAINTY", "NvmlSensor"]
 
@@ -113,19 +108,12 @@ _DEFAULT_FIX = "It may be transient (timeout, busy driver). " + _SMI
 
 
 @dataclass
-class _Gpu:
-    index: int  # as the job sees it
-    physical: int  # NVML index
-    handle: Any
-    method: str = ENERGY
+class _Gpu(Gpu):
+    uuid: str = ""  # of the whole GPU, also when the job sees one of its MIG instances
     mig_uuids: list[str] = field(default_factory=list)
 
-    @property
-    def channel(self) -> str:
-        return f"gpu:{self.index}"
 
-
-class NvmlSensor(Sensor):
+class NvmlSensor(GpuSensor[_Gpu]):
     """Energy of the NVIDIA GPUs this job can see, one channel ``gpu:<i>`` each.
 
     Args:
@@ -145,90 +133,26 @@ class NvmlSensor(Sensor):
     """
 
     name = "nvml"
+    _label = "NVML"
+    _uncertainties = {ENERGY: NVML_ENERGY_UNCERTAINTY, POWER: NVML_POWER_UNCERTAINTY}
+    _log = log
+    _init_function, _shutdown_function = "nvmlInit", "nvmlShutdown"
+    _library_error, _code_attribute = "NVMLError", "value"
+    _default_fix = _DEFAULT_FIX
 
     def __init__(self, nvml: Any = None, visible: str | Sequence[int | str] | None = None) -> None:
         self.nvml = nvml
-        self.visible = visible
-        self._lib: Any = None
-        self._gpus: list[_Gpu] | None = None
-        self._why_not = ""
-        self._initialised = False
-        self._errors: dict[int, tuple[type[SensorError], str]] = {}
-        self._unreadable: dict[int, str] = {}
-
-    # ------------------------------------------------------------------ Sensor API
-    def available(self) -> Availability:
-        if self._gpus is None:
-            try:
-                self._gpus = self._probe()
-            except FrugalError as e:
-                self._fail(str(e))
-            except Exception as e:  # available() must never raise
-                self._fail(f"NVML probe failed unexpectedly: {type(e).__name__}: {e}")
-        return Availability(bool(self._gpus), self._why_not)
-
-    def channels(self) -> list[Channel]:
-        return [
-            Channel(
-                g.channel,
-                g.channel,
-                g.method,
-                NVML_ENERGY_UNCERTAINTY if g.method == ENERGY else NVML_POWER_UNCERTAINTY,
-            )
-            for g in self._ready()
-        ]
-
-    def read(self) -> dict[str, Reading]:
-        out: dict[str, Reading] = {}
-        for g in self._ready():
-            with self._translated(f"reading GPU {g.index}"):
-                if g.method == ENERGY:
-                    mj = self._lib.nvmlDeviceGetTotalEnergyConsumption(g.handle)
-                    out[g.channel] = Reading(energy_j=mj / _MJ_PER_J)
-                else:
-                    mw = self._lib.nvmlDeviceGetPowerUsage(g.handle)
-                    out[g.channel] = Reading(power_w=mw / _MW_PER_W)
-        return out
-
-    def hardware(self) -> dict[str, object]:
-        gpus: list[dict[str, object]] = []
-        for g in self._gpus or []:
-            info: dict[str, object] = {"index": g.index, "nvml_index": g.physical}
-            info["name"] = self._query("nvmlDeviceGetName", g.handle)
-            info["uuid"] = self._query("nvmlDeviceGetUUID", g.handle)
-            memory = self._query("nvmlDeviceGetMemoryInfo", g.handle)
-            info["memory_bytes"] = int(memory.total) if memory is not None else None
-            limit_mw = self._query("nvmlDeviceGetEnforcedPowerLimit", g.handle)
-            info["power_limit_w"] = limit_mw / _MW_PER_W if limit_mw is not None else None
-            info["method"] = g.method
-            if g.mig_uuids:
-                info["mig_uuids"] = list(g.mig_uuids)
-            gpus.append(info)
-        out: dict[str, object] = {"gpus": gpus}
-        if self._unreadable:
-            out["unreadable_gpus"] = {f"gpu:{i}": why for i, why in self._unreadable.items()}
-        return out
-
-    def close(self) -> None:
-        if self._initialised:
-            try:
-                self._lib.nvmlShutdown()
-            except Exception as e:  # closing must not fail the run
-                log.debug("nvmlShutdown failed: %s", e)
-        self._initialised = False
-        self._gpus = None
-        self._why_not = ""
+        super().__init__(visible)
 
     # ------------------------------------------------------------------ probing
-    def _probe(self) -> list[_Gpu]:
-        lib = self.nvml if self.nvml is not None else require("pynvml", "NVIDIA GPU measurement")
-        self._lib = lib
-        self._errors = {
-            getattr(lib, name): entry for name, entry in _ERRORS.items() if hasattr(lib, name)
-        }
-        with self._translated("starting NVML"):
-            lib.nvmlInit()
-        self._initialised = True
+    def _load(self) -> Any:
+        return self.nvml if self.nvml is not None else require("pynvml", "NVIDIA GPU measurement")
+
+    def _error_table(self, lib: Any) -> dict[int, tuple[type[SensorError], str]]:
+        return {getattr(lib, name): entry for name, entry in _ERRORS.items() if hasattr(lib, name)}
+
+    def _visible_gpus(self) -> list[tuple[_Gpu, str]]:
+        lib = self._lib
         with self._translated("listing GPUs"):
             count = int(lib.nvmlDeviceGetCount())
         # One GPU we may not open (a cgroup giving this job other GPUs) must not hide the rest.
@@ -267,30 +191,15 @@ class NvmlSensor(Sensor):
             )
         if tokens is not None and any(isinstance(t, int) for t in tokens):
             self._warn_device_order(handles)
-
-        gpus: list[_Gpu] = []
-        self._unreadable = {}
+        seen: list[tuple[_Gpu, str]] = []
         for job_index, phys in enumerate(physical):
-            gpu = _Gpu(job_index, phys, handles[phys], mig_uuids=migs.get(phys, []))
-            why = closed.get(phys) or self._choose_method(gpu)
-            if why:
-                self._unreadable[job_index] = why
-                log.warning("GPU %d is not measured: %s", job_index, why)
-                continue
-            if gpu.mig_uuids:
-                log.warning(
-                    "GPU %d is a MIG instance; NVML measures its parent GPU %s as a whole, so "
-                    "the energy includes every instance on it.",
-                    job_index,
-                    uuids[phys],
-                )
-            gpus.append(gpu)
-        if not gpus:
-            raise SensorUnavailableError("; ".join(self._unreadable.values()))
-        return gpus
+            gpu = _Gpu(
+                job_index, phys, handles[phys], uuid=uuids[phys], mig_uuids=migs.get(phys, [])
+            )
+            seen.append((gpu, closed.get(phys, "")))
+        return seen
 
     def _choose_method(self, gpu: _Gpu) -> str:
-        """Set ``gpu.method``; return why the GPU cannot be read at all ('' if it can)."""
         lib = self._lib
         try:
             lib.nvmlDeviceGetTotalEnergyConsumption(gpu.handle)
@@ -304,6 +213,15 @@ class NvmlSensor(Sensor):
             return ""
         except lib.NVMLError as e:
             return str(self._translate(e, f"reading GPU {gpu.index} power"))
+
+    def _measured(self, gpu: _Gpu) -> None:
+        if gpu.mig_uuids:
+            log.warning(
+                "GPU %d is a MIG instance; NVML measures its parent GPU %s as a whole, so "
+                "the energy includes every instance on it.",
+                gpu.index,
+                gpu.uuid,
+            )
 
     def _resolve_uuid(self, token: str, uuids: list[str]) -> int | None:
         if not token.upper().startswith("MIG-"):
@@ -334,18 +252,26 @@ class NvmlSensor(Sensor):
                 sorted(str(n) for n in names),
             )
 
-    # ------------------------------------------------------------------ helpers
-    def _ready(self) -> list[_Gpu]:
-        if self._gpus is None:
-            self.available()
-        if not self._gpus:
-            raise SensorUnavailableError(f"NVML sensor unavailable: {self._why_not}")
-        return self._gpus
+    # ------------------------------------------------------------------ reading
+    def _read_gpu(self, gpu: _Gpu) -> Reading:
+        if gpu.method == ENERGY:
+            mj = self._lib.nvmlDeviceGetTotalEnergyConsumption(gpu.handle)
+            return Reading(energy_j=mj / _MJ_PER_J)
+        mw = self._lib.nvmlDeviceGetPowerUsage(gpu.handle)
+        return Reading(power_w=mw / _MW_PER_W)
 
-    def _fail(self, why: str) -> None:
-        self.close()
-        self._why_not = why
-        self._gpus = []
+    def _describe(self, gpu: _Gpu) -> dict[str, object]:
+        info: dict[str, object] = {"index": gpu.index, "nvml_index": gpu.physical}
+        info["name"] = self._query("nvmlDeviceGetName", gpu.handle)
+        info["uuid"] = self._query("nvmlDeviceGetUUID", gpu.handle)
+        memory = self._query("nvmlDeviceGetMemoryInfo", gpu.handle)
+        info["memory_bytes"] = int(memory.total) if memory is not None else None
+        limit_mw = self._query("nvmlDeviceGetEnforcedPowerLimit", gpu.handle)
+        info["power_limit_w"] = limit_mw / _MW_PER_W if limit_mw is not None else None
+        info["method"] = gpu.method
+        if gpu.mig_uuids:
+            info["mig_uuids"] = list(gpu.mig_uuids)
+        return info
 
     def _query(self, function: str, handle: Any) -> Any:
         try:
@@ -353,24 +279,3 @@ class NvmlSensor(Sensor):
         except Exception as e:
             log.debug("%s failed: %s", function, e)
             return None
-
-    @contextmanager
-    def _translated(self, doing: str) -> Iterator[None]:
-        """Turn whatever the NVML layer raises into a frugalml SensorError."""
-        try:
-            yield
-        except FrugalError:
-            raise
-        except Exception as e:
-            nvml_error = getattr(self._lib, "NVMLError", None)
-            if nvml_error is not None and isinstance(e, nvml_error):
-                raise self._translate(e, doing) from e
-            raise SensorError(
-                f"NVML failed while {doing}: {type(e).__name__}: {e}. {_DEFAULT_FIX}"
-            ) from e
-
-    def _translate(self, error: BaseException, doing: str) -> SensorError:
-        code = getattr(error, "value", None)
-        entry = self._errors.get(code) if isinstance(code, int) else None
-        cls, fix = entry or (SensorError, _DEFAULT_FIX)
-        return cls(f"NVML error while {doing}: {error} (code {code}). {fix}")

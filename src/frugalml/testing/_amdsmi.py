@@ -34,6 +34,8 @@ from enum import IntEnum
 from types import SimpleNamespace
 from typing import Any
 
+from frugalml.testing._gpu_fake import FakeGpuLibrary, PowerSchedule
+
 __all__ = [
     "STATUS_CODES",
     "AmdSmiException",
@@ -142,9 +144,6 @@ class AmdSmiInitFlags(IntEnum):
     INIT_AMD_GPUS = 1 << 1
 
 
-PowerSchedule = float | Callable[[float], float]
-
-
 @dataclass
 class FakeAmdGpu:
     """One fake AMD GPU, in frugalml's units (W, J, bytes).
@@ -183,21 +182,10 @@ class _Handle:
         return f"<amdsmi_processor_handle {self.index}>"
 
 
-@dataclass
-class _Fault:
-    code: int
-    device: int | None
-    functions: frozenset[str] | None
-    after: int
-    times: int | None
-    seen: int = 0
-    fired: int = 0
-
-
 _READINGS = frozenset({"amdsmi_get_energy_count", "amdsmi_get_power_info"})
 
 
-class FakeAMDSMI:
+class FakeAMDSMI(FakeGpuLibrary[FakeAmdGpu]):
     """Stands in for the ``amdsmi`` package. See the module docstring.
 
     Args:
@@ -215,6 +203,8 @@ class FakeAMDSMI:
     AmdSmiParameterException = AmdSmiParameterException
     AmdSmiMemoryType = AmdSmiMemoryType
     AmdSmiInitFlags = AmdSmiInitFlags
+    _imitates = "amdsmi"
+    _readings = _READINGS
 
     def __init__(
         self,
@@ -225,40 +215,17 @@ class FakeAMDSMI:
         legacy_energy_key: bool = False,
         enumeration_info: bool = True,
     ) -> None:
+        super().__init__(list(gpus) if gpus is not None else [FakeAmdGpu()], clock, init_error)
         self.amdsmi_wrapper = SimpleNamespace(**STATUS_CODES)
-        self.gpus = list(gpus) if gpus is not None else [FakeAmdGpu()]
         for i, gpu in enumerate(self.gpus):
             gpu.uuid = gpu.uuid or f"{i:02x}ff74a1-0000-1000-80ad-{i:012x}"
             gpu.hip_uuid = gpu.hip_uuid or f"GPU-{i:04x}4f0c7a1b7c8e"
-        self.clock = clock
-        self.init_error = init_error
         self.legacy_energy_key = legacy_energy_key
         self.initialized = False
-        self.calls: list[str] = []
-        self._faults: list[_Fault] = []
         self._handles = [_Handle(i) for i in range(len(self.gpus))]
         self._ticks = [g.energy_start_j * 1e6 / g.counter_resolution_uj for g in self.gpus]
-        self._last_t = [clock() if clock else 0.0 for _ in self.gpus]
         if not enumeration_info:  # older amdsmi releases lack it
             self.amdsmi_get_gpu_enumeration_info = None  # type: ignore[method-assign,assignment]
-
-    # ----------------------------------------------------------------- fault injection
-    def fail(
-        self,
-        code: int,
-        *,
-        device: int | None = None,
-        functions: Iterable[str] | None = None,
-        after: int = 0,
-        times: int | None = None,
-    ) -> None:
-        """Make calls raise ``AmdSmiLibraryException(code)``; arguments as ``FakeNVML.fail``."""
-        funcs = frozenset(functions) if functions is not None else None
-        self._faults.append(_Fault(code, device, funcs, after, times))
-
-    def fail_after(self, n_calls: int, code: int, device: int = 0) -> None:
-        """After ``n_calls`` successful readings (energy or power) on ``device``, raise ``code``."""
-        self.fail(code, device=device, functions=_READINGS, after=n_calls)
 
     # ----------------------------------------------------------------- library
     def amdsmi_init(self, flag: int = AmdSmiInitFlags.INIT_AMD_GPUS) -> None:
@@ -344,27 +311,17 @@ class FakeAMDSMI:
         if not gpu.supports_energy:
             raise AmdSmiLibraryException(_S.AMDSMI_STATUS_NOT_SUPPORTED)
         i = processor_handle.index
-        now = self.clock() if self.clock else 0.0
-        added_j = self._power_w(i) * (now - self._last_t[i]) if self.clock else gpu.energy_step_j
-        self._last_t[i] = now
-        self._ticks[i] += added_j * 1e6 / gpu.counter_resolution_uj
+        self._ticks[i] += self._energy_added_j(i) * 1e6 / gpu.counter_resolution_uj
         key = "power" if self.legacy_energy_key else "energy_accumulator"
         return {
             key: round(self._ticks[i]),
             "counter_resolution": gpu.counter_resolution_uj,
-            "timestamp": int(now * 1e9),
+            "timestamp": int(self._last_t[i] * 1e9),  # the clock at this read; 0 without one
         }
 
     # ----------------------------------------------------------------- internals
-    def _power_w(self, index: int) -> float:
-        power = self.gpus[index].power_w
-        if callable(power):
-            return float(power(self.clock() if self.clock else 0.0))
-        return float(power)
-
-    def _gpu(self, function: str, handle: _Handle) -> FakeAmdGpu:
-        self._enter(function, handle)
-        return self.gpus[handle.index]
+    def _error(self, code: int) -> Exception:
+        return AmdSmiLibraryException(code)
 
     def _enter(self, function: str, handle: _Handle | None) -> None:
         self.calls.append(function)
@@ -373,23 +330,3 @@ class FakeAMDSMI:
         if not self.initialized:
             raise AmdSmiLibraryException(_S.AMDSMI_STATUS_NOT_INIT)
         self._check_faults(function, handle.index if handle is not None else None)
-
-    def _check_faults(self, function: str, device: int | None) -> None:
-        for fault in self._faults:
-            if fault.device is not None and fault.device != device:
-                continue
-            if fault.functions is not None and function not in fault.functions:
-                continue
-            fault.seen += 1
-            if fault.seen <= fault.after:
-                continue
-            if fault.times is not None and fault.fired >= fault.times:
-                continue
-            fault.fired += 1
-            raise AmdSmiLibraryException(fault.code)
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(
-            f"FakeAMDSMI does not implement amdsmi.{name}; add it to "
-            "frugalml/testing/_amdsmi.py if frugalml starts using it"
-        )

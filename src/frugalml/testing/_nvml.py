@@ -36,7 +36,8 @@ import ctypes
 import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from frugalml.testing._gpu_fake import FakeGpuLibrary, PowerSchedule
 
 __all__ = ["FakeGPU", "FakeNVML", "NVMLError"]
 
@@ -144,9 +145,6 @@ _ERROR_CLASSES = _error_classes()
 globals().update(_ERROR_CLASSES)
 __all__ += sorted(_ERROR_CLASSES)
 
-PowerSchedule = float | Callable[[float], float]
-"""Board power in W: a constant, or a function of the fake's clock time (s)."""
-
 
 @dataclass
 class FakeGPU:
@@ -187,17 +185,6 @@ class _Handle:
 
 
 @dataclass
-class _Fault:
-    code: int
-    device: int | None
-    functions: frozenset[str] | None
-    after: int
-    times: int | None
-    seen: int = 0
-    fired: int = 0
-
-
-@dataclass
 class _Memory:
     """Like ``pynvml.c_nvmlMemory_t``: fields in bytes."""
 
@@ -209,7 +196,7 @@ class _Memory:
 _READINGS = frozenset({"nvmlDeviceGetTotalEnergyConsumption", "nvmlDeviceGetPowerUsage"})
 
 
-class FakeNVML:
+class FakeNVML(FakeGpuLibrary[FakeGPU]):
     """Stands in for the ``pynvml`` module. See the module docstring.
 
     Args:
@@ -220,6 +207,8 @@ class FakeNVML:
 
     NVMLError = NVMLError
     NVML_SUCCESS = NVML_SUCCESS
+    _imitates = "pynvml"
+    _readings = _READINGS
 
     def __init__(
         self,
@@ -228,43 +217,12 @@ class FakeNVML:
         clock: Callable[[], float] | None = None,
         init_error: int | None = None,
     ) -> None:
-        self.gpus = list(gpus) if gpus is not None else [FakeGPU()]
+        super().__init__(list(gpus) if gpus is not None else [FakeGPU()], clock, init_error)
         for i, gpu in enumerate(self.gpus):
             if not gpu.uuid:
                 gpu.uuid = f"GPU-{i:08x}-fake-4000-8000-{i:012x}"
-        self.clock = clock
-        self.init_error = init_error
         self.init_count = 0
-        self.calls: list[str] = []
-        self._faults: list[_Fault] = []
         self._energy_mj = [round(g.energy_start_j * 1000) for g in self.gpus]
-        self._last_t = [clock() if clock else 0.0 for _ in self.gpus]
-
-    # ----------------------------------------------------------------- fault injection
-    def fail(
-        self,
-        code: int,
-        *,
-        device: int | None = None,
-        functions: Iterable[str] | None = None,
-        after: int = 0,
-        times: int | None = None,
-    ) -> None:
-        """Make calls raise ``NVMLError(code)``.
-
-        Args:
-            code: an ``NVML_ERROR_*`` value.
-            device: only calls on this GPU index (``None``: any call, device or not).
-            functions: only these function names (``None``: all).
-            after: let this many matching calls succeed first.
-            times: fail this many times, then succeed again (``None``: for ever).
-        """
-        funcs = frozenset(functions) if functions is not None else None
-        self._faults.append(_Fault(code, device, funcs, after, times))
-
-    def fail_after(self, n_calls: int, code: int, device: int = 0) -> None:
-        """After ``n_calls`` successful readings (energy or power) on ``device``, raise ``code``."""
-        self.fail(code, device=device, functions=_READINGS, after=n_calls)
 
     @property
     def initialized(self) -> bool:
@@ -347,25 +305,12 @@ class FakeNVML:
         gpu = self._gpu("nvmlDeviceGetTotalEnergyConsumption", handle)
         if not gpu.supports_energy or handle.mig_uuid is not None:
             raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
-        i = handle.index
-        if self.clock is None:
-            self._energy_mj[i] += round(gpu.energy_step_j * 1000)
-        else:
-            now = self.clock()
-            self._energy_mj[i] += round(self._power_w(i) * (now - self._last_t[i]) * 1000)
-            self._last_t[i] = now
-        return self._energy_mj[i]
+        self._energy_mj[handle.index] += round(self._energy_added_j(handle.index) * 1000)
+        return self._energy_mj[handle.index]
 
     # ----------------------------------------------------------------- internals
-    def _power_w(self, index: int) -> float:
-        power = self.gpus[index].power_w
-        if callable(power):
-            return float(power(self.clock() if self.clock else 0.0))
-        return float(power)
-
-    def _gpu(self, function: str, handle: _Handle) -> FakeGPU:
-        self._enter(function, handle)
-        return self.gpus[handle.index]
+    def _error(self, code: int) -> Exception:
+        return NVMLError(code)
 
     def _enter(self, function: str, handle: _Handle | None) -> None:
         self.calls.append(function)
@@ -374,26 +319,6 @@ class FakeNVML:
         if handle is not None and not isinstance(handle, _Handle):
             raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
         self._check_faults(function, handle.index if handle is not None else None)
-
-    def _check_faults(self, function: str, device: int | None) -> None:
-        for fault in self._faults:
-            if fault.device is not None and fault.device != device:
-                continue
-            if fault.functions is not None and function not in fault.functions:
-                continue
-            fault.seen += 1
-            if fault.seen <= fault.after:
-                continue
-            if fault.times is not None and fault.fired >= fault.times:
-                continue
-            fault.fired += 1
-            raise NVMLError(fault.code)
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(
-            f"FakeNVML does not implement pynvml.{name}; add it to frugalml/testing/_nvml.py "
-            "if frugalml starts using it"
-        )
 
 
 # The module's constants and error classes, as attributes of every FakeNVML (pynvml.NVML_...).
