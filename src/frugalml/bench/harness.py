@@ -62,9 +62,15 @@ def available_techniques() -> dict[str, Any]:
 
 
 def applies(cls: Any, task: Task) -> bool:
-    """Whether a technique runs on a task by default (``applies_to(task)``, else yes)."""
+    """Whether a technique runs on a task by default: its ``applies_to(task)``, else every
+    plain classification task (not the special-purpose ones, e.g. the many-class task)."""
     check = getattr(cls, "applies_to", None)
-    return bool(check(task)) if callable(check) else True
+    return bool(check(task)) if callable(check) else "role" not in task.extra
+
+
+def default_tasks() -> list[str]:
+    """The suites' tasks: every registered task but transfer sources (transfer trains them)."""
+    return [n for n, t in all_tasks().items() if t.extra.get("role") != "transfer-source"]
 
 
 @dataclass
@@ -83,7 +89,7 @@ class BenchConfig:
     def resolve(self) -> tuple[Suite, list[Task], list[str], int]:
         check_choice("frugal bench", "suite", self.suite, SUITES)
         suite = SUITES[self.suite]
-        tasks = [get_task(t) for t in (self.tasks or suite.tasks or all_tasks())]
+        tasks = [get_task(t) for t in (self.tasks or suite.tasks or default_tasks())]
         registry = available_techniques()
         names = (
             list(self.techniques)
@@ -254,6 +260,7 @@ def run_bench(
                         X_test,
                         y_test,
                         seed + r,
+                        base_run=base_run,
                         measure=r == 0,
                         infer_seconds=suite_cfg.infer_seconds,
                         tracker_args=functools.partial(tracker_args, task.name, name),
@@ -302,8 +309,13 @@ def _advance(progress: Any, unit: Any, description: str, n: int) -> None:
 def _train_baseline(
     task: Task, data: Any, X_test: Any, y_test: Any, seed: int, tracker_args: dict[str, Any]
 ) -> tuple[Any, dict[str, Any]]:
-    """Train the baseline under the tracker, recording accuracy vs cumulative energy per epoch."""
+    """Train the baseline under the tracker, recording accuracy vs cumulative energy per epoch.
+
+    The per-epoch test evaluations (for the curve) run inside the tracked segment but their
+    energy is measured and left out of the training energy (``EnergyMeter.exclude``).
+    """
     torch = require("torch", "frugal bench")
+    from frugalml.measure.meter import EnergyMeter
     from frugalml.measure.tracker import Tracker
     from frugalml.train.loop import EpochEnd, evaluate, fit
 
@@ -313,25 +325,29 @@ def _train_baseline(
     tracker = Tracker(**tracker_args)
 
     def on_epoch(end: EpochEnd) -> None:
-        energy = tracker.sample().energy_j["total"]  # before evaluating: eval is not training
-        acc = evaluate(end.model, X_test, y_test)
+        energy = meter.energy_j()
+        with meter.exclude():
+            acc = evaluate(end.model, X_test, y_test)
         end.model.train()
         curve.append([energy, acc])
-        tracker.run.log_metric("accuracy", acc, step=end.epoch)  # type: ignore[union-attr]
+        run.log_metric("accuracy", acc, step=end.epoch)
 
     t0 = time.perf_counter()
     with tracker as run:
+        meter = EnergyMeter(lambda: tracker.sample(persist=False).energy_j["total"]).start()
         fit(model, data, callbacks=[on_epoch])
+        train_energy_j, train_time_s = meter.stop(), time.perf_counter() - t0
         accuracy = evaluate(model, X_test, y_test)
         run.log_metric("accuracy", accuracy, step=data.epochs)
     return model, {
         "accuracy": accuracy,
-        "train_energy_j": run.energy_j["total"],
-        "train_time_s": time.perf_counter() - t0,
-        "co2e_g": run.co2e_g,
+        "train_energy_j": train_energy_j,
+        "train_time_s": train_time_s,
+        "co2e_g": run.co2e_g * train_energy_j / max(run.energy_j["total"], 1e-12),
         "energy_method": run.energy_method,
         "run_ids": [run.id],
         "curve": curve,
+        "eval_energy_j": meter.excluded_j,
     }
 
 
@@ -344,10 +360,12 @@ def _run_technique(
     y_test: Any,
     seed: int,
     *,
+    base_run: dict[str, Any],
     measure: bool,
     infer_seconds: float,
     tracker_args: Callable[[str], dict[str, Any]],
 ) -> dict[str, Any]:
+    """Apply one technique under the tracker and measure its model; failures become a row."""
     torch = require("torch", "frugal bench")
     from frugalml.measure.tracker import Tracker
     from frugalml.train.loop import evaluate
@@ -355,12 +373,20 @@ def _run_technique(
     try:
         technique = available_techniques()[name]()
         technique.set_params(**params)
+        if hasattr(technique, "bench_context"):  # curves on the test split, baseline figures
+            technique.bench_context(
+                baseline=base_run, evaluate_test=lambda m: evaluate(m, X_test, y_test)
+            )
         torch.manual_seed(seed)
         start_from = copy.deepcopy(baseline) if technique.kind == "compress" else data.make_model()
         t0 = time.perf_counter()
         overrides: dict[str, Any] = {}
-        with Tracker(**tracker_args("train")) as run:
+        tracker = Tracker(**tracker_args("train"))
+        with tracker as run:
             model = technique.apply(start_from, data)
+            # training ends here: evaluating the result is not charged to it
+            train_energy_j = tracker.sample(persist=False).energy_j["total"]
+            train_time_s = time.perf_counter() - t0
             if hasattr(technique, "bench_evaluate"):  # e.g. early exit: accuracy and mean MACs
                 overrides = dict(technique.bench_evaluate(model, X_test, y_test))
                 accuracy = float(overrides.pop("accuracy"))
@@ -369,9 +395,9 @@ def _run_technique(
             run.log_metric("accuracy", accuracy)
         out: dict[str, Any] = {
             "accuracy": accuracy,
-            "train_energy_j": run.energy_j["total"],
-            "train_time_s": time.perf_counter() - t0,
-            "co2e_g": run.co2e_g,
+            "train_energy_j": train_energy_j,
+            "train_time_s": train_time_s,
+            "co2e_g": run.co2e_g * train_energy_j / max(run.energy_j["total"], 1e-12),
             "energy_method": run.energy_method,
             "run_ids": [run.id],
             "kind": technique.kind,

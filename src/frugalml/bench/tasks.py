@@ -175,6 +175,15 @@ TASKS: dict[str, Task] = {
             (1, 8, 8),
             epochs=15,
             kind="cnn",
+            # chosen on the validation split (docs/reduce.md, docs/training.md): the smaller
+            # networks these techniques produce need a higher learning rate
+            extra={
+                "technique_params": {
+                    "channel-prune": {"lr": 3e-3},
+                    "depthwise": {"lr": 3e-3},
+                    "fire": {"lr": 3e-3},
+                }
+            },
         ),
         Task(
             "breast-cancer-mlp",

@@ -162,6 +162,7 @@ class Tracker:
         self._failed_sensors: set[str] = set()
         self._sinks: list[Sink] = []
         self._pending_metrics: list[dict[str, Any]] = []
+        self._pending_rows: list[dict[str, Any]] = []
         self._last_t = 0.0
         self._t0 = 0.0
         self._share: Any = None
@@ -285,10 +286,16 @@ class Tracker:
             with self._lock:
                 self.process_tree.root_exited(rusage_cpu_s)
 
-    def sample(self) -> Run:
-        """Read every sensor now (from any thread) and persist the sample."""
+    def sample(self, *, persist: bool = True) -> Run:
+        """Read every sensor now (from any thread); the run's energy is then up to date.
+
+        Args:
+            persist: write the sample now. ``False`` keeps it for the next regular sample:
+                a reading costs well under a millisecond, a registry write several, which
+                matters when sampling at every epoch of a fast training loop.
+        """
         if self.run is not None and not self._stopped:
-            self._tick()
+            self._tick(persist=persist)
         assert self.run is not None
         return self.run
 
@@ -312,7 +319,7 @@ class Tracker:
             except Exception:
                 log.debug("closing %s failed", s, exc_info=True)
 
-    def _tick(self) -> None:
+    def _tick(self, persist: bool = True) -> None:
         with self._lock:
             run = self.run
             assert run is not None
@@ -341,6 +348,10 @@ class Tracker:
             else:
                 intensity = run.intensity_g_per_kwh
             run._co2e_g += total_d / 3.6e6 * run.pue * intensity
+            self._pending_rows.extend(rows)
+            if not persist:
+                return
+            rows, self._pending_rows = self._pending_rows, []
             metrics, self._pending_metrics = self._pending_metrics, []
             for sink in self._sinks:
                 sink.write(run, rows, metrics)

@@ -10,12 +10,13 @@ per joule over the last ``window`` evaluations falls below a threshold:
   loss x 100) per kilojoule; the user's own exchange rate between accuracy and energy;
 - relative (``min_relative_gain``, the default): the window's rate is below that fraction
   of the average rate since the first evaluation, which needs no knowledge of the
-  machine's power.
+  machine's power (no gain at all since the first evaluation, over a whole window, also
+  stops).
 
 The improvement is taken on the running best (highest accuracy, lowest loss), so a noisy
 evaluation neither stops nor extends training by itself. It is a ``fit`` callback
-(``fit(..., callbacks=[stopper], validate=True)``) and works in a user's own loop through
-``update(value, energy_j)``.
+(``fit(..., callbacks=[stopper])``; add ``validate=True`` to watch validation accuracy) and
+works in a user's own loop through ``update(value, energy_j)``.
 
 :class:`EnergyMeter` gives cumulative joules of this process from a nested
 :class:`~frugalml.measure.tracker.Tracker` (``db=False``), or from any function the user
@@ -25,15 +26,15 @@ count.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
 from frugalml.errors import InputError
+from frugalml.measure.meter import EnergyMeter
 from frugalml.reduce.base import Technique
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from frugalml.train.data import TrainData
     from frugalml.train.loop import EpochEnd
 
-__all__ = ["MONITORS", "EarlyStopEnergy", "EnergyAwareEarlyStopping", "EnergyMeter"]
+__all__ = ["MONITORS", "EarlyStopEnergy", "EnergyAwareEarlyStopping"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,65 +51,6 @@ logger = logging.getLogger(__name__)
 #: ``fit(validate=True)``), validation cross-entropy or the epoch's mean training loss
 #: (lower is better; the training loss costs no extra pass).
 MONITORS = ("val_accuracy", "val_loss", "train_loss")
-
-
-class EnergyMeter:
-    """Cumulative energy (J) of this process since ``start()``.
-
-    Args:
-        energy_fn: returns cumulative joules (any origin); None starts a nested
-            ``Tracker(db=False, handle_signals=False)`` and reads its total.
-        name: name of the nested tracker's run.
-
-    Example:
-        >>> meter = EnergyMeter(energy_fn=iter(range(0, 100, 10)).__next__).start()
-        >>> meter.energy_j(), meter.energy_j()
-        (10.0, 20.0)
-    """
-
-    def __init__(self, energy_fn: Callable[[], float] | None = None, name: str = "reduce") -> None:
-        self.energy_fn = energy_fn
-        self.name = name
-        self.excluded_j = 0.0
-        self._tracker: Any = None
-        self._origin = 0.0
-        self._final: float | None = None
-
-    def start(self) -> EnergyMeter:
-        if self.energy_fn is None:
-            from frugalml.measure.tracker import Tracker
-
-            self._tracker = Tracker(self.name, db=False, handle_signals=False)
-            self._tracker.start()
-        self._origin = self._raw()
-        return self
-
-    def _raw(self) -> float:
-        if self._final is not None:
-            return self._final
-        if self._tracker is not None:
-            return float(self._tracker.sample().energy_j["total"])
-        assert self.energy_fn is not None
-        return float(self.energy_fn())
-
-    def energy_j(self) -> float:
-        """Joules since ``start()``, less what was spent inside ``exclude()``."""
-        return self._raw() - self._origin - self.excluded_j
-
-    @contextlib.contextmanager
-    def exclude(self) -> Iterator[None]:
-        """Energy spent inside this block is not counted by :meth:`energy_j`."""
-        before = self._raw()
-        try:
-            yield
-        finally:
-            self.excluded_j += max(0.0, self._raw() - before)
-
-    def stop(self) -> float:
-        """Stop the nested tracker (if any); returns :meth:`energy_j` at this point."""
-        if self._tracker is not None and self._final is None:
-            self._final = float(self._tracker.stop().energy_j["total"])
-        return self.energy_j()
 
 
 class EnergyAwareEarlyStopping:
@@ -131,7 +73,7 @@ class EnergyAwareEarlyStopping:
     (last window's improvement per kJ).
 
     Example:
-        >>> stop = EnergyAwareEarlyStopping(window=2, min_gain_per_kj=1.0)
+        >>> stop = EnergyAwareEarlyStopping(window=2, min_gain_per_kj=1.0, monitor="val_accuracy")
         >>> [stop.update(acc, energy_j=e) for e, acc in [(0, 0.5), (1000, 0.9), (2000, 0.9),
         ...                                               (3000, 0.9)]]
         [False, False, False, True]
@@ -142,7 +84,7 @@ class EnergyAwareEarlyStopping:
         window: int = 5,
         min_gain_per_kj: float | None = None,
         min_relative_gain: float = 0.1,
-        monitor: str = "val_accuracy",
+        monitor: str = "train_loss",
         energy: EnergyMeter | Callable[[], float] | Any = None,
         val_data: tuple[Any, Any] | None = None,
     ) -> None:
@@ -179,7 +121,7 @@ class EnergyAwareEarlyStopping:
         source = self._energy
         if source is None:
             if self._meter is None:
-                self._meter = EnergyMeter(name="early-stop").start()
+                self._meter = EnergyMeter(name="early-stop", min_interval_s=0.1).start()
             return self._meter.energy_j()
         if isinstance(source, EnergyMeter):
             return source.energy_j()
@@ -214,8 +156,9 @@ class EnergyAwareEarlyStopping:
         else:
             spent_kj = (energy - self.history[0][0]) / 1000
             average = 100 * (best - self._running_best[0]) / spent_kj
-            if average <= 0:  # nothing learned yet: keep going
-                return False
+            if average <= 0:  # no gain since the first evaluation, for a whole window
+                self.stopped = True
+                return True
             threshold = self.min_relative_gain * average
         self.stopped = self.rate_per_kj < threshold
         return self.stopped
@@ -278,15 +221,15 @@ class BenchMonitored:
                 accuracy = float(self._bench_evaluate(model))
             split = "test"
         else:
-            if val_accuracy is None:
+            if val_accuracy is None:  # the technique's own (cheap) pass; counted
                 from frugalml.train.loop import evaluate
 
-                with meter.exclude():
-                    val_accuracy = evaluate(model, *self._val)
+                val_accuracy = evaluate(model, *self._val)
             accuracy, split = float(val_accuracy), "validation"
-        curve = getattr(self, "curve_", None)
+        curve: list[list[float]] | None = getattr(self, "curve_", None)
         if curve is None:
-            curve = self.curve_ = []
+            curve = []
+            self.curve_ = curve
         curve.append([energy, accuracy, *more])
         self.curve_split_ = split
 
@@ -304,7 +247,8 @@ class EarlyStopEnergy(BenchMonitored, Technique):
         window, min_gain_per_kj, min_relative_gain, monitor: as for
             :class:`EnergyAwareEarlyStopping`.
         max_epochs: epochs at most; None takes the recipe's.
-        restore_best: return the weights of the best monitored evaluation, not the last.
+        restore_best: return the weights of the best validation evaluation, not the last
+            (validation monitors; with ``train_loss`` the last weights are returned).
         lr: learning rate; None takes the recipe's.
 
     Learned state:
@@ -331,7 +275,7 @@ class EarlyStopEnergy(BenchMonitored, Technique):
         window: int = 5,
         min_gain_per_kj: float | None = None,
         min_relative_gain: float = 0.1,
-        monitor: str = "val_accuracy",
+        monitor: str = "train_loss",
         max_epochs: int | None = None,
         restore_best: bool = True,
         lr: float | None = None,
@@ -361,7 +305,7 @@ class EarlyStopEnergy(BenchMonitored, Technique):
 
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         self._val = (data.X_val, data.y_val)
-        meter = EnergyMeter(name="early-stop-energy").start()
+        meter = EnergyMeter(name="early-stop-energy", min_interval_s=0.1).start()
         stopper = EnergyAwareEarlyStopping(
             window=self.window,
             min_gain_per_kj=self.min_gain_per_kj,
@@ -371,10 +315,12 @@ class EarlyStopEnergy(BenchMonitored, Technique):
             val_data=(data.X_val, data.y_val),
         )
         best_state: dict[str, Any] = {}
+        # the training loss's best is its last epoch but for noise: copying is wasted work
+        keep_best = self.restore_best and self.monitor != "train_loss"
 
         def on_epoch(end: EpochEnd) -> bool:
             stop = stopper(end)
-            if self.restore_best and stopper.best_index == len(stopper.history) - 1:
+            if keep_best and stopper.best_index == len(stopper.history) - 1:
                 best_state.clear()
                 best_state.update(copy.deepcopy(end.model.state_dict()))
             self._curve_point(meter, end.model, end.val_accuracy)
@@ -391,7 +337,7 @@ class EarlyStopEnergy(BenchMonitored, Technique):
             )
         finally:
             self.energy_j_ = meter.stop()
-        if self.restore_best and best_state:
+        if keep_best and best_state:
             model.load_state_dict(best_state)
         self.max_epochs_ = data.epochs if self.max_epochs is None else int(self.max_epochs)
         self.epochs_run_ = history.epochs_run

@@ -24,15 +24,15 @@ classifier (Belilovsky et al.).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
 from frugalml.errors import InputError
+from frugalml.measure.meter import EnergyMeter
 from frugalml.reduce.base import Technique
-from frugalml.reduce.early_stop import BenchMonitored, EnergyMeter
+from frugalml.reduce.early_stop import BenchMonitored, EnergyAwareEarlyStopping
 
 if TYPE_CHECKING:
     from torch import nn
@@ -85,7 +85,9 @@ class Progressive(BenchMonitored, Technique):
 
     Args:
         epochs_per_stage: epochs of each stage: an int for every stage, a list (one per
-            stage), or None for ``ceil(recipe epochs / depth)``.
+            stage), or None: each stage runs until it has settled, at most the recipe's
+            epochs, stopped by :class:`~frugalml.reduce.early_stop.EnergyAwareEarlyStopping`
+            on its training loss (defaults: window 5, relative gain 0.1).
         freeze_lower: freeze the lower blocks and train on their cached outputs.
         init: ``"identity"`` (function-preserving growth for square blocks) or ``"random"``.
         final_epochs: joint fine-tuning epochs of the whole network after the last stage.
@@ -98,8 +100,9 @@ class Progressive(BenchMonitored, Technique):
         stage_energy_j_: joules per stage (a list; not in ``report()``).
         curve_: ``[energy_j, accuracy, depth]`` per epoch (test split when the bench gives
             a monitor, else validation; ``curve_split_``).
-        With the bench's baseline: energy_to_baseline_accuracy_j_ (first curve point at the
-        baseline's accuracy, None if never), energy_to_baseline_minus_0_5pt_j_.
+        With the bench's baseline and test monitor: energy_to_baseline_accuracy_j_ (first
+        curve point at the baseline's test accuracy; absent if never reached),
+        energy_to_baseline_minus_0_5pt_j_.
 
     Example:
         >>> model = Progressive().apply(data.make_model(), data)  # doctest: +SKIP
@@ -145,7 +148,7 @@ class Progressive(BenchMonitored, Technique):
     def _stage_epochs(self, depth: int, recipe_epochs: int) -> list[int]:
         e = self.epochs_per_stage
         if e is None:
-            return [math.ceil(recipe_epochs / depth)] * depth
+            return [recipe_epochs] * depth  # each stage stops once settled
         if isinstance(e, Sequence):
             if len(e) != depth:
                 raise InputError(
@@ -166,7 +169,7 @@ class Progressive(BenchMonitored, Technique):
         depth = len(blocks)
         epochs = self._stage_epochs(depth, data.epochs)
         self._val = (data.X_val, data.y_val)
-        meter = EnergyMeter(name="progressive").start()
+        meter = EnergyMeter(name="progressive", min_interval_s=0.1).start()
         self.stage_energy_j_: list[float] = []
         self.epochs_run_ = 0
         validate = self._bench_evaluate is None
@@ -177,8 +180,10 @@ class Progressive(BenchMonitored, Technique):
                 block = blocks[k]
                 if k > 0 and self.init == "identity":
                     _identity_init(block)
-                top = head if _out_width(block) == head.in_features else torch.nn.Linear(
-                    _out_width(block), head.out_features
+                top = (
+                    head
+                    if _out_width(block) == head.in_features
+                    else torch.nn.Linear(_out_width(block), head.out_features)
                 )
                 lower = torch.nn.Sequential(*blocks[:k])
                 if self.freeze_lower and k > 0:
@@ -187,9 +192,15 @@ class Progressive(BenchMonitored, Technique):
                     lower.eval()
                     with torch.no_grad():
                         stage_data = TD(
-                            lower(data.X_train), data.y_train, lower(data.X_val), data.y_val,
-                            batch_size=data.batch_size, epochs=data.epochs, lr=data.lr,
-                            optimizer=data.optimizer, seed=data.seed,
+                            lower(data.X_train),
+                            data.y_train,
+                            lower(data.X_val),
+                            data.y_val,
+                            batch_size=data.batch_size,
+                            epochs=data.epochs,
+                            lr=data.lr,
+                            optimizer=data.optimizer,
+                            seed=data.seed,
                         )
                     trained = torch.nn.Sequential(block, top)
                 else:
@@ -199,9 +210,16 @@ class Progressive(BenchMonitored, Technique):
                 def on_epoch(end: EpochEnd, net: nn.Module = stage_net, d: int = k + 1) -> None:
                     self._curve_point(meter, net, end.val_accuracy, d)
 
+                callbacks: list[Any] = [on_epoch]
+                if self.epochs_per_stage is None:
+                    callbacks.append(EnergyAwareEarlyStopping(monitor="train_loss", energy=meter))
                 history = self._fit(
-                    trained, stage_data, epochs=epochs[k], lr=self.lr,
-                    callbacks=[on_epoch], validate=validate,
+                    trained,
+                    stage_data,
+                    epochs=epochs[k],
+                    lr=self.lr,
+                    callbacks=callbacks,
+                    validate=validate,
                 )
                 self.epochs_run_ += history.epochs_run
                 self.stage_energy_j_.append(meter.energy_j() - start_j)
@@ -214,8 +232,12 @@ class Progressive(BenchMonitored, Technique):
                     self._curve_point(meter, end.model, end.val_accuracy, depth)
 
                 history = self._fit(
-                    model, data, epochs=self.final_epochs, lr=self.lr,
-                    callbacks=[on_final], validate=validate,
+                    model,
+                    data,
+                    epochs=self.final_epochs,
+                    lr=self.lr,
+                    callbacks=[on_final],
+                    validate=validate,
                 )
                 self.epochs_run_ += history.epochs_run
                 self.stage_energy_j_.append(meter.energy_j() - start_j)
@@ -224,7 +246,7 @@ class Progressive(BenchMonitored, Technique):
         self.depth_ = depth
         self.stages_ = depth
         base = self._bench_baseline
-        if base and base.get("accuracy") is not None:
+        if base and base.get("accuracy") is not None and self.curve_split_ == "test":
             acc = float(base["accuracy"])
             self.energy_to_baseline_accuracy_j_ = self._energy_to_reach(acc)
             self.energy_to_baseline_minus_0_5pt_j_ = self._energy_to_reach(acc - 0.005)
@@ -232,13 +254,14 @@ class Progressive(BenchMonitored, Technique):
 
 
 def _out_width(block: nn.Sequential) -> int:
-    return int(block[0].out_features)
+    linear: Any = block[0]
+    return int(linear.out_features)
 
 
 def _identity_init(block: nn.Sequential) -> None:
     """Set a square Linear block to the identity (keeps the network's function after ReLU)."""
     torch = require("torch", "progressive")
-    linear = block[0]
+    linear: Any = block[0]
     has_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in block)
     if linear.in_features != linear.out_features or has_norm:
         return  # not function-preserving: keep the fresh initialisation

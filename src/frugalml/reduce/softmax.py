@@ -40,13 +40,8 @@ if TYPE_CHECKING:
 
     from frugalml.train.data import TrainData
 
-__all__ = [
-    "AdaptiveSoftmax",
-    "HeadModel",
-    "HierarchicalSoftmax",
-    "HierarchicalSoftmaxLayer",
-    "balanced_tree",
-]
+# HierarchicalSoftmaxLayer and HeadModel are torch modules, defined on first access
+__all__ = ["AdaptiveSoftmax", "HierarchicalSoftmax", "balanced_tree"]
 
 _LAZY = ("HierarchicalSoftmaxLayer", "HeadModel")
 
@@ -65,7 +60,7 @@ def balanced_tree(n_classes: int) -> dict[str, Any]:
     Example:
         >>> t = balanced_tree(5)
         >>> [len(p) for p in t["paths"]]
-        [2, 2, 3, 3, 3]
+        [2, 2, 2, 3, 3]
     """
     check_number("balanced_tree", "n_classes", n_classes, low=2, integer=True)
     parent, sign = [-1], [0]
@@ -95,14 +90,22 @@ def balanced_tree(n_classes: int) -> dict[str, Any]:
             path.append((parent[node], sign[node]))
             node = parent[node]
         paths.append(path[::-1])
-    return {"parent": parent, "sign": sign, "leaf_parent": leaf_parent,
-            "leaf_sign": leaf_sign, "levels": levels, "paths": paths}
+    return {
+        "parent": parent,
+        "sign": sign,
+        "leaf_parent": leaf_parent,
+        "leaf_sign": leaf_sign,
+        "levels": levels,
+        "paths": paths,
+    }
 
 
 @functools.cache
 def _modules() -> SimpleNamespace:
-    torch = require("torch", "softmax output layers")
-    nn_ = torch.nn
+    require("torch", "softmax output layers")
+    import torch
+    from torch import nn as nn_
+
     functional = nn_.functional
 
     class HierarchicalSoftmaxLayer(nn_.Module):
@@ -110,11 +113,21 @@ def _modules() -> SimpleNamespace:
 
         ``forward(h)`` gives log-probabilities over all classes (top-down, ``O(N)`` per
         sample); ``log_prob_of(h, y)`` the log-probability of class ``y`` only, along its
-        path (``~ log2 N`` logistic units).
+        path (``~ log2 N`` logistic units). With ``sparse_grad`` the node weights get a
+        sparse gradient (rows of the visited nodes only), for an optimizer that takes one
+        (``torch.optim.SparseAdam``, ``SGD``); the bench's ``fit`` uses dense Adam.
         """
 
-        def __init__(self, in_features: int, n_classes: int) -> None:
+        path_nodes: torch.Tensor
+        path_signs: torch.Tensor
+        node_parent: torch.Tensor
+        node_sign: torch.Tensor
+        leaf_parent: torch.Tensor
+        leaf_sign: torch.Tensor
+
+        def __init__(self, in_features: int, n_classes: int, sparse_grad: bool = False) -> None:
             super().__init__()
+            self.sparse_grad = sparse_grad  # sparse weight gradients (for SparseAdam / SGD)
             tree = balanced_tree(n_classes)
             self.in_features, self.n_classes = in_features, n_classes
             n_nodes = n_classes - 1
@@ -130,11 +143,13 @@ def _modules() -> SimpleNamespace:
             self.register_buffer("path_nodes", nodes, persistent=False)
             self.register_buffer("path_signs", signs, persistent=False)
             self.register_buffer("node_parent", torch.tensor(tree["parent"]), persistent=False)
-            self.register_buffer("node_sign", torch.tensor(tree["sign"], dtype=torch.float32),
-                                 persistent=False)
+            self.register_buffer(
+                "node_sign", torch.tensor(tree["sign"], dtype=torch.float32), persistent=False
+            )
             self.register_buffer("leaf_parent", torch.tensor(tree["leaf_parent"]), persistent=False)
-            self.register_buffer("leaf_sign", torch.tensor(tree["leaf_sign"], dtype=torch.float32),
-                                 persistent=False)
+            self.register_buffer(
+                "leaf_sign", torch.tensor(tree["leaf_sign"], dtype=torch.float32), persistent=False
+            )
             self.level_bounds = [(lv[0], lv[-1] + 1) for lv in tree["levels"]]
             self.path_lengths = [len(p) for p in tree["paths"]]
 
@@ -144,24 +159,31 @@ def _modules() -> SimpleNamespace:
 
         def log_prob_of(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             nodes, signs = self.path_nodes[y], self.path_signs[y]  # (B, D)
-            z = torch.bmm(self.weight[nodes], h.unsqueeze(2)).squeeze(2) + self.bias[nodes]
+            w = functional.embedding(nodes, self.weight, sparse=self.sparse_grad)
+            z = torch.bmm(w, h.unsqueeze(2)).squeeze(2) + self.bias[nodes]
             return (functional.logsigmoid(signs * z) * signs.abs()).sum(dim=1)
 
         def forward(self, h: torch.Tensor) -> torch.Tensor:
-            z = functional.linear(h, self.weight, self.bias)  # (B, N - 1)
-            node_logp = torch.zeros_like(z)
+            # node-major (N - 1, B): gathering a node's row of the batch is contiguous
+            zt = torch.addmm(self.bias.unsqueeze(1), self.weight, h.t())
+            node_logp = torch.zeros_like(zt)
             for lo, hi in self.level_bounds[1:]:  # parents are always on the level above
                 parents = self.node_parent[lo:hi]
-                node_logp[:, lo:hi] = node_logp[:, parents] + functional.logsigmoid(
-                    self.node_sign[lo:hi] * z[:, parents]
+                node_logp[lo:hi] = node_logp.index_select(0, parents) + functional.logsigmoid(
+                    self.node_sign[lo:hi, None] * zt.index_select(0, parents)
                 )
             lp = self.leaf_parent
-            return node_logp[:, lp] + functional.logsigmoid(self.leaf_sign * z[:, lp])
+            leaves = node_logp.index_select(0, lp) + functional.logsigmoid(
+                self.leaf_sign[:, None] * zt.index_select(0, lp)
+            )
+            return leaves.t()
 
     class HeadModel(nn_.Module):
         """``body`` then an output layer. ``forward`` gives log-probabilities over all classes;
         with ``features_only`` set (during training) it returns the body's output for a loss
         that scores only the target class."""
+
+        rank_of_class: torch.Tensor
 
         def __init__(self, body: nn.Module, head: nn.Module, class_of: Any = None) -> None:
             super().__init__()
@@ -233,7 +255,10 @@ class _SoftmaxTechnique(Technique):
         net.features_only = True
         try:
             history = self._fit(
-                net, data, epochs=self.epochs, lr=self.lr,
+                net,
+                data,
+                epochs=self.epochs,
+                lr=self.lr,
                 loss_fn=lambda h, y, x: self._target_loss(net, h, y),
             )
         finally:
@@ -346,6 +371,12 @@ class AdaptiveSoftmax(_SoftmaxTechnique):
     def _build_head(self, in_features: int, n_classes: int, data: TrainData) -> tuple[Any, Any]:
         torch = require("torch", "adaptive-softmax")
         cutoffs = self._cutoffs(n_classes)
+        if in_features // self.div_value ** len(cutoffs) < 1:
+            raise self._fail(
+                f"the last tail cluster's projection would have no unit ({in_features} "
+                f"features / div_value {self.div_value} ** {len(cutoffs)} clusters)",
+                hint="Use a smaller div_value or fewer cutoffs.",
+            )
         head = torch.nn.AdaptiveLogSoftmaxWithLoss(
             in_features, n_classes, cutoffs, div_value=float(self.div_value)
         )
