@@ -37,7 +37,9 @@ def postgres_url() -> Iterator[str]:
         pytest.skip("PostgreSQL backend: psycopg2 not installed (pip install 'frugalml[postgres]')")
     bindir = _pg_bin()
     if bindir is None:
-        pytest.skip("PostgreSQL backend: no PostgreSQL server binaries (apt-get install postgresql)")
+        pytest.skip(
+            "PostgreSQL backend: no PostgreSQL server binaries (apt-get install postgresql)"
+        )
     prefix: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root
         if shutil.which("runuser") is None:
@@ -47,7 +49,9 @@ def postgres_url() -> Iterator[str]:
 
             pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("PostgreSQL backend: running as root and no 'postgres' user to run the server")
+            pytest.skip(
+                "PostgreSQL backend: running as root and no 'postgres' user to run the server"
+            )
         prefix = ["runuser", "-u", "postgres", "--"]
     base = tempfile.mkdtemp(prefix="frugal-pg-")
     os.chmod(base, 0o777)
@@ -60,14 +64,26 @@ def postgres_url() -> Iterator[str]:
 
     try:
         run(f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
-        run(f"{bindir}/pg_ctl", "-D", data, "-w", "-l", os.path.join(base, "log"), "-o",
-            f"-k {sock} -c listen_addresses='' -c fsync=off", "start")
+        run(
+            f"{bindir}/pg_ctl",
+            "-D",
+            data,
+            "-w",
+            "-l",
+            os.path.join(base, "log"),
+            "-o",
+            f"-k {sock} -c listen_addresses='' -c fsync=off",
+            "start",
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
         shutil.rmtree(base, ignore_errors=True)
         pytest.skip(f"PostgreSQL backend: could not start a test server ({e})")
     try:
         yield f"postgresql+psycopg2://postgres@/postgres?host={sock}"
     finally:
-        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [*prefix, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(base, ignore_errors=True)
