@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+
+from frugalml.report import build_report, render_html, render_markdown
 from frugalml.report.bench import bench_section, pareto_front, row_fpo
 
 from .conftest import XSS, bench_results
@@ -43,3 +46,20 @@ def test_final_model_can_be_chosen():
     assert task.final == XSS and task.final_rule == "chosen by the user"
     task = bench_section("r.json", bench_results(), final="nope").tasks[0]
     assert task.final is None and "nope" in task.final_rule
+
+
+def test_curves_with_extra_columns_and_list_extras_render(tmp_path):
+    # active learning's curve carries [energy_j, accuracy, labels]; early exit's extra holds lists
+    data = bench_results()
+    task = next(iter(data["tasks"].values()))
+    row = task["techniques"]["int8-dynamic"]
+    row["curve"] = [[1.0, 0.5, 100], [2.0, 0.8, 200]]
+    row["extra"] = {**row.get("extra", {}), "exit_rates": [0.7, 0.2, 0.1]}
+    section = bench_section("r.json", data)
+    curves = next(f for f in section.tasks[0].figures if f.id.endswith("curves"))
+    points = {s.name: s.points for s in curves.series}
+    assert points["int8-dynamic"] == [(1.0, 0.5), (2.0, 0.8)]
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    report = build_report(bench=tmp_path, store=False)
+    assert "int8-dynamic" in render_html(report)
+    assert "int8-dynamic" in render_markdown(report, tmp_path / "assets", "assets")

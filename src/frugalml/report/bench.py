@@ -175,7 +175,7 @@ def bench_section(path: str, data: dict[str, Any], final: str | None = None) -> 
         if fig:
             bt.figures.append(fig)
         curves = [
-            (r.name, [(float(e), float(a)) for e, a in (row.get("curve") or [])])
+            (r.name, [(float(p[0]), float(p[1])) for p in (row.get("curve") or [])])
             for r, row in zip(rows, [x for x in raw if isinstance(x, dict)])
             if row.get("curve")
         ]

@@ -202,7 +202,7 @@ def _notes(board: Leaderboard) -> None:
 def _to_target(
     row: dict[str, Any], acc: float, energy_j: float | None, target: float
 ) -> tuple[float | None, str]:
-    for e, a in row.get("curve") or []:
+    for e, a, *_ in row.get("curve") or []:
         if number(a) is not None and float(a) >= target:
             return float(e), "first evaluation at or above the target (training curve)"
     if acc >= target and energy_j is not None:
