@@ -140,3 +140,24 @@ def test_static_int8_conv_and_linear():
     assert q.by_operator_macs["quantized.linear"] == fc_macs
     assert q.unknown_operators == {}
     assert q.params == fp.params
+
+
+def test_fused_static_int8_modules_count_their_weights():
+    # conv+relu / linear+relu fused before conversion become torch.ao.nn.intrinsic.quantized.*
+    from torch.ao.quantization import QuantWrapper, convert, fuse_modules, get_default_qconfig, prepare
+
+    torch.manual_seed(0)
+    body = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
+    fp = frugalml.profile(body, torch.randn(1, 8))
+    fused = fuse_modules(body, [["0", "1"]])
+    model = QuantWrapper(fused).eval()
+    model.qconfig = get_default_qconfig("fbgemm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = prepare(model)
+        prepared(torch.randn(32, 8))
+        quantized = convert(prepared)
+    assert "intrinsic" in type(quantized.module[0]).__module__
+    q = frugalml.profile(quantized, torch.randn(1, 8))
+    assert q.params == fp.params
+    assert q.params_nonzero > 0.9 * fp.params

@@ -53,7 +53,9 @@ def _pruned_view(module: torch.nn.Module, name: str, param: torch.Tensor) -> tor
 
 
 def _quantized_weights(module: torch.nn.Module) -> list[torch.Tensor]:
-    if not type(module).__module__.startswith("torch.ao.nn.quantized"):
+    # torch.ao.nn.quantized.* and the fused torch.ao.nn.intrinsic.quantized.* (LinearReLU...)
+    where = type(module).__module__
+    if not (where.startswith("torch.ao.nn.") and ".quantized" in where):
         return []
     found: list[torch.Tensor] = []
     for attr in ("weight", "bias"):
