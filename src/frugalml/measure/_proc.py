@@ -129,9 +129,17 @@ class ProcessTree:
         pid: root of the tree (default: this process).
     """
 
+    #: Finding descendants reads /proc/<pid>/stat of every process on the machine (~2 ms per
+    #: 100 processes), so it is redone at most this often; known processes are read at every
+    #: sample. A child found late loses nothing: its CPU time since birth is counted when it is
+    #: found, or through its parent's ``children_*`` times if it was reaped before that.
+    RESCAN_EVERY_S = 5.0
+
     def __init__(self, pid: int | None = None) -> None:
         self.pid = os.getpid() if pid is None else pid
         self._root = psutil.Process(self.pid)
+        self._procs: dict[int, psutil.Process] = {self.pid: self._root}
+        self._scanned_at = -float("inf")
         self._seen: dict[int, tuple[float, float]] = {}  # pid -> (create_time, last total)
         self._total_s = 0.0
         self._rss_bytes = 0
@@ -139,24 +147,35 @@ class ProcessTree:
         self._baseline_done = False
         self._baseline_root_s: float | None = None
 
-    def _processes(self) -> list[psutil.Process]:
-        procs = [self._root]
-        try:
-            procs.extend(self._root.children(recursive=True))
-        except psutil.Error:
-            pass
-        return procs
-
-    def sample(self, max_age_s: float = 0.002) -> None:
-        """Refresh CPU and memory figures; a sample younger than ``max_age_s`` is reused so that
-        the sensors read in one tick share it."""
+    def _processes(self, rescan: bool) -> list[psutil.Process]:
         now = time.monotonic()
-        if now - self._sampled_at < max_age_s:
+        if rescan or now - self._scanned_at >= self.RESCAN_EVERY_S:
+            try:
+                children = self._root.children(recursive=True)
+            except psutil.Error:
+                children = []
+            # keep known Process objects (psutil caches their static fields) unless pid reused
+            known = self._procs
+            self._procs = {self.pid: self._root}
+            for c in children:
+                old = known.get(c.pid)
+                self._procs[c.pid] = old if old is not None and old == c else c
+            self._scanned_at = now
+        return list(self._procs.values())
+
+    def sample(self, max_age_s: float = 0.002, *, rescan: bool = False) -> None:
+        """Refresh CPU and memory figures.
+
+        Args:
+            max_age_s: a sample finished less than this ago is reused, so that the sensors
+                read in one tick share it.
+            rescan: look for new descendants now (else at most every ``RESCAN_EVERY_S``).
+        """
+        if not rescan and time.monotonic() - self._sampled_at < max_age_s:
             return
-        self._sampled_at = now
         current: dict[int, tuple[float, float]] = {}
         rss = 0
-        for p in self._processes():
+        for p in self._processes(rescan):
             try:
                 with p.oneshot():
                     t = p.cpu_times()
@@ -166,6 +185,7 @@ class ProcessTree:
             except psutil.Error:
                 continue
             current[p.pid] = (ctime, total)
+        self._sampled_at = time.monotonic()
         if not self._baseline_done:
             root = current.get(self.pid)
             self._baseline_root_s = None if root is None else root[1]

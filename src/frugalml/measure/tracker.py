@@ -309,6 +309,9 @@ class Tracker:
         self._finish()
 
     def _finish(self) -> None:
+        if self.process_tree is not None:  # the last reading sees every descendant
+            with self._lock:
+                self.process_tree.sample(rescan=True)
         self._tick()
         assert self.run is not None
         for sink in self._sinks:

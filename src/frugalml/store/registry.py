@@ -7,6 +7,7 @@ locked" keep every run and sample.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -214,9 +215,7 @@ class Store:
                         sa.insert(schema.metrics), [{"run_id": run_id, **m} for m in metrics]
                     )
                 if update:
-                    conn.execute(
-                        sa.update(schema.runs).where(schema.runs.c.id == run_id).values(**update)
-                    )
+                    conn.execute(_update_run(tuple(sorted(update))), {"_run_id": run_id, **update})
 
         self._retry(_do)
 
@@ -312,6 +311,17 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+@functools.lru_cache(maxsize=32)
+def _update_run(columns: tuple[str, ...]) -> sa.Update:
+    """One UPDATE of ``runs`` per column set, built once: the sampler writes every second and
+    building a statement costs more than executing it."""
+    return (
+        sa.update(schema.runs)
+        .where(schema.runs.c.id == sa.bindparam("_run_id"))
+        .values({c: sa.bindparam(c) for c in columns})
+    )
 
 
 def _encode(values: dict[str, Any]) -> dict[str, Any]:
