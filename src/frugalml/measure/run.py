@@ -65,6 +65,7 @@ class Run:
     methods: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    tracker_cpu_s: float = 0.0
     _energy: dict[str, float] = field(default_factory=dict)
     _unc: dict[str, float] = field(default_factory=dict)
     _co2e_g: float = 0.0
@@ -175,6 +176,7 @@ class Run:
             "co2e_g": self.co2e_g,
             "scope": self.scope,
             "interval_s": self.interval_s,
+            "tracker_cpu_s": self.tracker_cpu_s,
             "hardware": self.hardware,
             "sensors_skipped": dict(self.sensors_skipped),
             "errors": list(self.errors),

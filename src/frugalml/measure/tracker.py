@@ -168,6 +168,7 @@ class Tracker:
         self._share: Any = None
         self._prev_handlers: dict[int, Any] = {}
         self._stopped = False
+        self._thread_cpu0 = 0.0
         self.process_tree: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -175,6 +176,7 @@ class Tracker:
         """Take the first reading and start the sampler thread. Returns the live run."""
         if self.run is not None:
             raise RuntimeError("This tracker was already started; create a new one for a new run.")
+        cpu0 = time.thread_time()
         from frugalml.measure._proc import MachineCpu, ProcessTree
         from frugalml.measure.hardware import machine_hardware
         from frugalml.measure.registry import default_sensors
@@ -253,6 +255,7 @@ class Tracker:
         if self._handle_signals:
             self._install_signals()
         _LIVE.add(self)
+        run.tracker_cpu_s += time.thread_time() - cpu0
         return run
 
     def stop(
@@ -275,6 +278,7 @@ class Tracker:
             # Bounded: a signal handler may have interrupted a sample holding the lock.
             self._thread.join(timeout=max(10.0, 2 * self.interval_s))
         else:  # stopped from the sampler thread itself (signal re-entry): finish inline
+            self._thread_cpu0 = time.thread_time()
             self._finish()
         _LIVE.discard(self)
         return run
@@ -295,13 +299,16 @@ class Tracker:
                 matters when sampling at every epoch of a fast training loop.
         """
         if self.run is not None and not self._stopped:
+            cpu0 = time.thread_time()
             self._tick(persist=persist)
+            self.run.tracker_cpu_s += time.thread_time() - cpu0
         assert self.run is not None
         return self.run
 
     # -- sampler thread ------------------------------------------------------------------
     def _loop(self) -> None:
         assert self.run is not None
+        self._thread_cpu0 = time.thread_time()
         for sink in self._sinks:
             sink.open(self.run)
         while not self._stop_event.wait(self.interval_s):
@@ -312,7 +319,11 @@ class Tracker:
         if self.process_tree is not None:  # the last reading sees every descendant
             with self._lock:
                 self.process_tree.sample(rescan=True)
-        self._tick()
+        self._tick(persist=False)
+        assert self.run is not None
+        # what measuring cost: this thread's CPU time (the registry's first import included)
+        self.run.tracker_cpu_s += time.thread_time() - self._thread_cpu0
+        self._flush()
         assert self.run is not None
         for sink in self._sinks:
             sink.close(self.run)
@@ -352,12 +363,17 @@ class Tracker:
                 intensity = run.intensity_g_per_kwh
             run._co2e_g += total_d / 3.6e6 * run.pue * intensity
             self._pending_rows.extend(rows)
-            if not persist:
-                return
+            if persist:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Hand the samples and metrics not yet written to every sink."""
+        with self._lock:
+            assert self.run is not None
             rows, self._pending_rows = self._pending_rows, []
             metrics, self._pending_metrics = self._pending_metrics, []
             for sink in self._sinks:
-                sink.write(run, rows, metrics)
+                sink.write(self.run, rows, metrics)
 
     def _read_all(self, now: float, first: bool = False) -> dict[str, float]:
         assert self.run is not None
