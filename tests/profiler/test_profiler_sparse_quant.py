@@ -144,7 +144,13 @@ def test_static_int8_conv_and_linear():
 
 def test_fused_static_int8_modules_count_their_weights():
     # conv+relu / linear+relu fused before conversion become torch.ao.nn.intrinsic.quantized.*
-    from torch.ao.quantization import QuantWrapper, convert, fuse_modules, get_default_qconfig, prepare
+    from torch.ao.quantization import (
+        QuantWrapper,
+        convert,
+        fuse_modules,
+        get_default_qconfig,
+        prepare,
+    )
 
     torch.manual_seed(0)
     body = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
