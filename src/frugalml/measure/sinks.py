@@ -11,6 +11,7 @@ import csv
 import json
 import logging
 import os
+from abc import ABC
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ SAMPLE_COLUMNS = ("t_s", "timestamp", "component", "energy_j", "power_w", "metho
 MAX_PENDING_ROWS = 200_000
 
 
-class Sink:
+class Sink(ABC):
     """Persists a run: ``open`` once, ``write`` at every sample, ``close`` at the end."""
 
     label = "sink"
@@ -79,13 +80,14 @@ class Sink:
     def _open(self, run: Run) -> None:
         self._opened = True
 
+    @abstractmethod
     def _write(
         self, run: Run, samples: list[dict[str, Any]], metrics: list[dict[str, Any]]
     ) -> None:
-        raise NotImplementedError
+        """Persist these rows (raise on failure: ``write`` records it and retries later)."""
 
-    def _close(self, run: Run) -> None:
-        pass
+    def _close(self, run: Run) -> None:  # noqa: B027 - nothing to release by default
+        """Release what ``_open`` took."""
 
 
 class FileSink(Sink):

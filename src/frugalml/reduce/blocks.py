@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from abc import abstractmethod
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -264,8 +265,9 @@ class _BlockTechnique(Technique):
         """The CNN tasks."""
         return bool(task.kind == "cnn")
 
+    @abstractmethod
     def _transform(self, model: nn.Module) -> nn.Module:
-        raise NotImplementedError
+        """The task's CNN with its blocks replaced by this technique's."""
 
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         torch = require("torch", self.name)

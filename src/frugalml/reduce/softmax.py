@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+from abc import abstractmethod
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -235,11 +236,13 @@ class _SoftmaxTechnique(Technique):
         """The many-class tasks."""
         return bool(task.extra.get("role") == "many-class")
 
+    @abstractmethod
     def _build_head(self, in_features: int, n_classes: int, data: TrainData) -> tuple[Any, Any]:
-        raise NotImplementedError
+        """The output layer replacing the task's last Linear, and its module for timing."""
 
+    @abstractmethod
     def _target_loss(self, model: Any, h: Any, y: Any) -> Any:
-        raise NotImplementedError
+        """Loss of the target classes only (the log N path for the tree)."""
 
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         torch = require("torch", self.name)
