@@ -11,7 +11,7 @@ import csv
 import json
 import logging
 import os
-from abc import ABC
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
