@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from types import ModuleType
+from typing import Any
 
 from frugalml.errors import MissingDependencyError
 
@@ -43,3 +45,23 @@ def require(module: str, purpose: str) -> ModuleType:
             f"{purpose} needs the optional package '{pip_name}', which is not installed. "
             f"Install it with: {hint}"
         ) from e
+
+
+def lazy_exports(
+    package: str, names: Mapping[str, str], namespace: dict[str, Any], public: list[str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """Module-level ``__getattr__`` and ``__dir__`` that import ``names`` (name -> module) on
+    first access and cache them in ``namespace``, so importing ``package`` stays cheap."""
+
+    def __getattr__(name: str) -> Any:
+        module = names.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(public)
+
+    return __getattr__, __dir__

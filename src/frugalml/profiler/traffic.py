@@ -51,6 +51,8 @@ def _storage_key(t: torch.Tensor) -> int | None:
     try:
         ptr = t.untyped_storage().data_ptr()
     except (RuntimeError, NotImplementedError):
+        # tensors without a plain storage (meta, sparse, some wrapper subclasses) raise one
+        # of these from untyped_storage(); they have no address to deduplicate by
         return None
     return ptr or None
 

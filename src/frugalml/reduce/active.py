@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
 from frugalml.measure.meter import EnergyMeter
-from frugalml.reduce.base import Technique
+from frugalml.reduce.base import Technique, is_plain_mlp_task
 from frugalml.reduce.early_stop import BenchMonitored
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ class ActiveLearning(BenchMonitored, Technique):
     @classmethod
     def applies_to(cls, task: Any) -> bool:
         """The plain MLP tasks."""
-        return bool(task.kind == "mlp" and "role" not in task.extra)
+        return is_plain_mlp_task(task)
 
     def _check_params(self) -> None:
         owner = type(self).__name__

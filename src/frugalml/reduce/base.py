@@ -171,6 +171,11 @@ class Technique(ParamsMixin, ABC):
         return history
 
 
+def is_plain_mlp_task(task: Any) -> bool:
+    """A bench task with an MLP baseline and no special role (many-class, transfer...)."""
+    return bool(task.kind == "mlp" and "role" not in task.extra)
+
+
 def weight_layers(model: nn.Module) -> list[nn.Linear | _ConvNd]:
     """The Linear and Conv1d/2d/3d modules of ``model`` (the layers whose weights reduce)."""
     torch = require("torch", "frugalml.reduce")

@@ -35,7 +35,7 @@ from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
 from frugalml.errors import InputError
 from frugalml.measure.meter import EnergyMeter
-from frugalml.reduce.base import Technique
+from frugalml.reduce.base import Technique, is_plain_mlp_task
 
 if TYPE_CHECKING:
     from torch import nn
@@ -291,7 +291,7 @@ class EarlyStopEnergy(BenchMonitored, Technique):
     @classmethod
     def applies_to(cls, task: Any) -> bool:
         """The plain MLP tasks (the special-purpose tasks exercise their own technique)."""
-        return bool(task.kind == "mlp" and "role" not in task.extra)
+        return is_plain_mlp_task(task)
 
     def _check_params(self) -> None:
         owner = type(self).__name__

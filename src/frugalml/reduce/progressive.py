@@ -31,7 +31,7 @@ from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
 from frugalml.errors import InputError
 from frugalml.measure.meter import EnergyMeter
-from frugalml.reduce.base import Technique
+from frugalml.reduce.base import Technique, is_plain_mlp_task
 from frugalml.reduce.early_stop import BenchMonitored, EnergyAwareEarlyStopping
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ class Progressive(BenchMonitored, Technique):
     @classmethod
     def applies_to(cls, task: Any) -> bool:
         """The plain MLP tasks (an MLP with hidden layers to grow)."""
-        return bool(task.kind == "mlp" and "role" not in task.extra)
+        return is_plain_mlp_task(task)
 
     def _check_params(self) -> None:
         owner = type(self).__name__
