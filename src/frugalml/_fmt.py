@@ -1,18 +1,64 @@
 """Numbers for humans: the one place that converts units for display (J -> Wh/kWh, g -> kg,
 s -> min), used by the CLI and the reports.
 
-Every function returns plain text; renderers escape it like any other string.
+Every function returns plain text; renderers escape it like any other string. :func:`safe`
+makes user and data text harmless to a terminal or a reader (control sequences and bidi
+overrides shown as escapes).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 
-__all__ = ["co2e", "duration", "energy", "g", "kwh", "num", "pct", "ratio", "size", "when"]
+__all__ = [
+    "co2e",
+    "duration",
+    "energy",
+    "g",
+    "kwh",
+    "num",
+    "pct",
+    "ratio",
+    "safe",
+    "size",
+    "when",
+]
 
 J_PER_KWH = 3.6e6
 DASH = "—"
+
+# C0 and C1 controls (ESC starts terminal sequences: colours, OSC title sets, clear-screen),
+# DEL, and the Unicode bidi controls that reorder what a reader sees (U+202E and friends).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_INLINE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _visible(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def safe(text: object, *, multiline: bool = False) -> str:
+    r"""``text`` with control characters and bidi overrides shown as escapes (``\x1b``).
+
+    Run names, metric names and error messages come from users and their programs: printed
+    raw, an ESC sequence could retitle or clear the reader's terminal and U+202E could
+    reverse what they read. The stored value is never changed, only what is shown.
+
+    Args:
+        text: anything; ``str(text)`` is shown.
+        multiline: keep newlines and tabs (for blocks of text); by default they are escaped
+            too, so one value stays on one line.
+
+    Example:
+        >>> print(safe("run\x1b]0;pwned\x07 \u202egnp.exe"))
+        run\x1b]0;pwned\x07 \u202egnp.exe
+    """
+    return (_UNSAFE_INLINE if multiline else _UNSAFE).sub(_visible, str(text))
 
 
 def _finite(x: float | None) -> bool:
@@ -90,7 +136,13 @@ def size(n: float | None) -> str:
     if not _finite(n):
         return DASH
     assert n is not None
-    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, div in (
+        ("PiB", 2**50),
+        ("TiB", 2**40),
+        ("GiB", 2**30),
+        ("MiB", 2**20),
+        ("KiB", 2**10),
+    ):
         if abs(n) >= div:
             return f"{num(n / div)} {unit}"
     return f"{int(n)} B"

@@ -1,27 +1,63 @@
-"""Rich tables of bench results: one per task, every figure with its unit and ratio."""
+"""Bench results for the console: one Rich table per task (every figure with its unit and
+ratio), or one TSV row per task and technique.
+
+Names and failure reasons are shown literally (no Rich markup, controls made visible).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+from frugalml import _fmt as fmt
 
-def _f(x: Any, fmt: str) -> str:
-    return "-" if x is None else format(x, fmt)
+__all__ = ["TSV_COLUMNS", "task_table", "tsv_rows"]
+
+TSV_COLUMNS = (
+    "task",
+    "row",
+    "status",
+    "accuracy",
+    "accuracy_delta_pt",
+    "train_energy_j",
+    "train_energy_ratio",
+    "infer_energy_j_per_1k",
+    "infer_energy_ratio",
+    "latency_ms",
+    "params_nonzero",
+    "size_bytes",
+    "macs",
+    "energy_method",
+    "reason",
+)
+
+
+def _f(x: Any, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
 
 
 def _ratio(x: Any) -> str:
     return "" if x is None else f" ({x:.2g}x)"
 
 
+def _rows(task: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in [task["baseline"], *task["techniques"].values()] if r is not None]
+
+
 def task_table(name: str, task: dict[str, Any], config: dict[str, Any]) -> Any:
     """A Rich table for one task: baseline first, then each technique with ratios."""
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
+
+    def cell(value: object, style: str = "") -> Text:
+        return Text(fmt.safe(value), style=style)
 
     batch = config.get("latency_batch", 256)
     t = Table(
-        title=f"{escape(name)} — {escape(task['task']['model'])}; accuracy on the test split "
-        f"({task['task']['n_test']} samples), mean of {config['repeats']} repeat(s)",
+        title=cell(
+            f"{name} — {task['task']['model']}; accuracy on the test split "
+            f"({task['task']['n_test']} samples), mean of {config['repeats']} repeat(s)"
+        ),
         title_justify="left",
         show_lines=False,
     )
@@ -37,16 +73,14 @@ def task_table(name: str, task: dict[str, Any], config: dict[str, Any]) -> Any:
         "MACs",
     ):
         t.add_column(col, justify="left" if col == "row" else "right")
-    rows = [task["baseline"], *task["techniques"].values()]
+    rows = _rows(task)
     for row in rows:
-        if row is None:
-            continue
         if row["status"] != "ok":
             t.add_row(
-                escape(row["name"]),
-                "[red]failed[/red]",
+                cell(row["name"]),
+                cell("failed", "red"),
                 "",
-                escape(str(row["reason"]))[:60],
+                cell(str(row["reason"])[:60]),
                 "",
                 "",
                 "",
@@ -57,18 +91,44 @@ def task_table(name: str, task: dict[str, Any], config: dict[str, Any]) -> Any:
         r = row["ratios"]
         lat = (row.get("latency_ms") or {}).get(f"batch_{batch}")
         t.add_row(
-            escape(row["name"]),
-            f"{row['accuracy'] * 100:.2f} %",
-            _f(r.get("accuracy_delta_pt"), "+.2f"),
-            f"{row['train_energy_j']:.3g} J{_ratio(r.get('train_energy'))}",
-            f"{_f(row['infer_energy_j_per_1k'], '.3g')}{_ratio(r.get('infer_energy_per_1k'))}",
-            f"{_f(lat, '.3g')} ms{_ratio(r.get(f'latency_batch_{batch}'))}",
-            f"{_f(row['params_nonzero'], ',')}{_ratio(r.get('params_nonzero'))}",
-            f"{_f(row['size_bytes'], ',')} B{_ratio(r.get('size_bytes'))}",
-            f"{_f(row['macs'], ',')}{_ratio(r.get('macs'))}",
+            cell(row["name"]),
+            cell(f"{row['accuracy'] * 100:.2f} %"),
+            cell(_f(r.get("accuracy_delta_pt"), "+.2f")),
+            cell(f"{row['train_energy_j']:.3g} J{_ratio(r.get('train_energy'))}"),
+            cell(f"{_f(row['infer_energy_j_per_1k'], '.3g')}{_ratio(r.get('infer_energy_per_1k'))}"),
+            cell(f"{_f(lat, '.3g')} ms{_ratio(r.get(f'latency_batch_{batch}'))}"),
+            cell(f"{_f(row['params_nonzero'], ',')}{_ratio(r.get('params_nonzero'))}"),
+            cell(f"{_f(row['size_bytes'], ',')} B{_ratio(r.get('size_bytes'))}"),
+            cell(f"{_f(row['macs'], ',')}{_ratio(r.get('macs'))}"),
         )
-    t.caption = (
+    t.caption = cell(
         "train energy of compression rows is the technique's own (fine-tuning, calibration); "
-        f"energy method {rows[0].get('energy_method') if rows and rows[0] else '-'}; ratios vs baseline"
+        f"energy method {rows[0].get('energy_method') if rows else '-'}; ratios vs baseline"
     )
     return t
+
+
+def tsv_rows(results: dict[str, Any]) -> Iterator[list[object]]:
+    """One row per task and technique, columns :data:`TSV_COLUMNS`, raw numbers in base units
+    (latency at the bench's latency batch)."""
+    batch = results["config"].get("latency_batch", 256)
+    for name, task in results["tasks"].items():
+        for row in _rows(task):
+            r = row.get("ratios") or {}
+            yield [
+                name,
+                row["name"],
+                row["status"],
+                row.get("accuracy"),
+                r.get("accuracy_delta_pt"),
+                row.get("train_energy_j"),
+                r.get("train_energy"),
+                row.get("infer_energy_j_per_1k"),
+                r.get("infer_energy_per_1k"),
+                (row.get("latency_ms") or {}).get(f"batch_{batch}"),
+                row.get("params_nonzero"),
+                row.get("size_bytes"),
+                row.get("macs"),
+                row.get("energy_method"),
+                row.get("reason"),
+            ]

@@ -48,12 +48,15 @@ class IntensityTimeline:
     Args:
         times_s: Unix timestamps (seconds), strictly increasing.
         g_per_kwh: Intensity (gCO2e/kWh) from each timestamp on; finite, >= 0.
+        path: the file it was read from, if any (outputs name it).
 
     Raises:
         InputError: empty, unsorted, negative or non-finite input.
     """
 
-    def __init__(self, times_s: Sequence[float], g_per_kwh: Sequence[float]) -> None:
+    def __init__(
+        self, times_s: Sequence[float], g_per_kwh: Sequence[float], path: str | None = None
+    ) -> None:
         times = tuple(float(t) for t in times_s)
         values = tuple(float(v) for v in g_per_kwh)
         if not times or len(times) != len(values):
@@ -75,6 +78,7 @@ class IntensityTimeline:
                 )
         self._times = times
         self._values = values
+        self.path = path
 
     @property
     def times_s(self) -> tuple[float, ...]:
@@ -134,7 +138,7 @@ class IntensityTimeline:
             values.append(v)
         if not times:
             raise InputError(f"{p} has no data rows. {_FORMAT_HINT}")
-        return cls(times, values)
+        return cls(times, values, path=str(p))
 
     def intensity_at(self, t_unix: float) -> float:
         """Intensity (gCO2e/kWh) in force at Unix time ``t_unix``."""

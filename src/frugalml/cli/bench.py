@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from frugalml.cli._common import console, db_option, writable_folder
+from frugalml.cli._common import (
+    console,
+    db_option,
+    format_options,
+    output_format,
+    print_tsv,
+    writable_folder,
+)
 
 
 def _split_names(
     ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 ) -> list[str] | None:
     names = [n.strip() for v in value for n in v.split(",") if n.strip()]
+    if value and not names:  # e.g. --techniques ",,": not "all of them"
+        raise click.BadParameter(
+            f"{','.join(value)!r} names nothing. Give names separated by commas, or leave the "
+            "option out for the default (see frugal bench --list)."
+        )
     return names or None
 
 
@@ -63,6 +76,7 @@ def _split_names(
     help="torch intra-op threads (small models waste energy on more).",
 )
 @click.option("--list", "list_only", is_flag=True, help="List tasks and techniques, then exit.")
+@format_options
 @db_option
 def bench(
     suite: str,
@@ -75,6 +89,8 @@ def bench(
     pue: str | None,
     threads: int,
     list_only: bool,
+    out_format: str | None,
+    as_json: bool,
     db: str | None,
 ) -> None:
     """Train each task's baseline and every technique under the tracker; write DIR/results.json."""
@@ -86,10 +102,12 @@ def bench(
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
 
     from frugalml.bench import all_tasks, available_techniques, run_bench
-    from frugalml.bench.render import task_table
+    from frugalml.bench.render import TSV_COLUMNS, task_table, tsv_rows
 
+    how = output_format(out_format, as_json)
     out = console()
     if list_only:
         out.print("tasks: " + ", ".join(all_tasks()))
@@ -109,7 +127,8 @@ def bench(
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=out, transient=False) as progress:
+    # progress on stderr: stdout carries only the results (a table, TSV or JSON)
+    with Progress(*columns, console=console(stderr=True), transient=False) as progress:
         results = run_bench(
             tasks,
             techniques,
@@ -123,10 +142,17 @@ def bench(
             progress=progress,
             threads=threads,
         )
-    for name, task in results["tasks"].items():
-        out.print(task_table(name, task, results["config"]))
     cfg = results["config"]
-    out.print(
+    where = (
         f"results: {Path(out_dir) / 'results.json'} · {cfg['duration_s']:.0f} s · energy method "
-        f"{cfg['energy_method']} · region {cfg['region']} ({cfg['intensity_g_per_kwh']:g} g/kWh, PUE {cfg['pue']:g})"
+        f"{cfg['energy_method']} · region {cfg['region']} ({cfg['intensity_g_per_kwh']:g} g/kWh, "
+        f"PUE {cfg['pue']:g})"
     )
+    if how == "json":
+        click.echo(json.dumps(results, indent=2, default=str))
+    elif how == "tsv":
+        print_tsv(TSV_COLUMNS, tsv_rows(results))
+    else:
+        for name, task in results["tasks"].items():
+            out.print(task_table(name, task, results["config"]))
+    console(stderr=how != "table").print(Text(where))

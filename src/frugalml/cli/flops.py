@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
+from typing import Any
 
 import click
 
+from frugalml import _fmt as fmt
 from frugalml.profiler.target import DTYPES
+
+# The inputs may take at most this share of the memory available now: the model's own
+# activations need the rest.
+INPUT_MEMORY_SHARE = 0.5
 
 
 @click.command("flops")
@@ -78,6 +85,7 @@ def flops(
     from frugalml.profiler.target import check_runs, load_model, make_input, parse_shape
 
     parsed = [parse_shape(s) for s in shapes]
+    _check_fits(torch, parsed, shapes, dtype)
     model = load_model(target).to(getattr(torch, dtype))
     inputs = [make_input(shape, own or dtype, seed=i) for i, (shape, own) in enumerate(parsed)]
     check_runs(model, inputs, list(shapes))
@@ -91,8 +99,36 @@ def flops(
     if as_json:
         click.echo(json.dumps(result.to_dict(depth=depth), indent=2))
         return
-    from rich.console import Console
-
+    from frugalml.cli._common import console
     from frugalml.profiler.render import render
 
-    Console(highlight=False).print(render(result, depth=depth, by=by))
+    console().print(render(result, depth=depth, by=by))
+
+
+def _check_fits(
+    torch: Any,
+    parsed: list[tuple[tuple[int, ...], str | None]],
+    shapes: tuple[str, ...],
+    dtype: str,
+) -> None:
+    """Refuse inputs that cannot be allocated, before allocating them (no MemoryError, no
+    swapping machine)."""
+    import psutil
+
+    from frugalml.errors import InputError
+
+    need = 0
+    for shape, own in parsed:
+        # float inputs are drawn in float32 and then converted: count the larger of the two
+        torch_dtype = getattr(torch, own or dtype)
+        item = (
+            max(torch_dtype.itemsize, 4) if torch_dtype.is_floating_point else torch_dtype.itemsize
+        )
+        need += math.prod(shape) * item
+    available = psutil.virtual_memory().available
+    if need > available * INPUT_MEMORY_SHARE:
+        raise InputError(
+            f"--input {', '.join(shapes)} needs {fmt.size(need)} for the input tensors alone; "
+            f"this machine has {fmt.size(available)} of memory available. Use a smaller shape: "
+            "FLOPs grow linearly with the batch, so count a batch of 1 and multiply."
+        )

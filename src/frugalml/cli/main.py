@@ -7,12 +7,15 @@ line on stderr: exit 2 for bad input, 1 otherwise; never a traceback.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import sys
 from typing import Any
 
 import click
+
+from frugalml import _fmt
 
 # name -> (module, attribute, one-line help shown without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -40,6 +43,24 @@ class LazyGroup(click.Group):
         cmd = getattr(importlib.import_module(module), attr)
         assert isinstance(cmd, click.Command)
         return cmd
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as e:
+            # Like a mistyped option: name the closest commands.
+            name = args[0] if args else ""
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.5)
+            if close and not name.startswith("-"):
+                raise click.UsageError(
+                    f"No such command {_fmt.safe(name)!r}. Did you mean "
+                    + " or ".join(repr(c) for c in close)
+                    + "?",
+                    ctx=e.ctx,
+                ) from None
+            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -75,13 +96,14 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as e:
+        setattr(e, "message", _fmt.safe(e.message, multiline=True))  # noqa: B010 - a Final in stubs
         e.show()
         sys.exit(e.exit_code)
     except InputError as e:
-        click.echo(f"Error: {e}", err=True)
+        click.echo(f"Error: {_fmt.safe(e, multiline=True)}", err=True)
         sys.exit(2)
     except FrugalError as e:
-        click.echo(f"Error: {e}", err=True)
+        click.echo(f"Error: {_fmt.safe(e, multiline=True)}", err=True)
         sys.exit(1)
     # A command returns an int exit code (``frugal run`` returns the child's).
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -7,7 +7,10 @@ import json
 import click
 
 from frugalml.carbon.regions import KINDS, Region, load_regions, search_regions
+from frugalml.cli._common import cell, console, format_options, output_format, print_tsv
 from frugalml.errors import InputError
+
+TSV_COLUMNS = ("code", "name", "kind", "g_per_kwh", "grid", "pue", "source", "year")
 
 
 @click.command("regions")
@@ -17,12 +20,13 @@ from frugalml.errors import InputError
     type=click.Choice(KINDS, case_sensitive=False),
     help="Only this kind of region.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def regions(query: str | None, kind: str | None, as_json: bool) -> None:
+@format_options
+def regions(query: str | None, kind: str | None, out_format: str | None, as_json: bool) -> None:
     """List grid-intensity regions whose code or name contains QUERY.
 
     Use a code with --region or FRUGAL_REGION, e.g. FR, US-CAMX, aws:eu-west-1.
     """
+    how = output_format(out_format, as_json)
     found = search_regions(query, kind=kind.lower() if kind else None)
     if not found:
         what = f"matches {query!r}" if query else "is in the table"
@@ -31,14 +35,21 @@ def regions(query: str | None, kind: str | None, as_json: bool) -> None:
             f"No region {what}. Run 'frugal regions' without a query to list all "
             f"{len(load_regions())} regions."
         )
-    if as_json:
+    if how == "json":
         click.echo(json.dumps([r.to_dict() for r in found], indent=2, ensure_ascii=False))
-        return
-    _print_table(found)
+    elif how == "tsv":
+        print_tsv(
+            TSV_COLUMNS,
+            (
+                (r.code, r.name, r.kind, r.intensity_g_per_kwh, r.grid, r.pue, r.source, r.year)
+                for r in found
+            ),
+        )
+    else:
+        _print_table(found)
 
 
 def _print_table(found: list[Region]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{len(found)} region(s), grid intensity in gCO2e/kWh")
@@ -52,13 +63,13 @@ def _print_table(found: list[Region]) -> None:
     table.add_column("year", justify="right")
     for r in found:
         table.add_row(
-            r.code,
-            r.name,
-            r.kind,
-            f"{r.intensity_g_per_kwh:.1f}",
-            r.grid or "",
-            f"{r.pue:.2f}" if r.pue is not None else "",
-            r.source,
-            str(r.year),
+            cell(r.code),
+            cell(r.name),
+            cell(r.kind),
+            cell(f"{r.intensity_g_per_kwh:.1f}"),
+            cell(r.grid or ""),
+            cell(f"{r.pue:.2f}" if r.pue is not None else ""),
+            cell(r.source),
+            cell(r.year),
         )
-    Console().print(table)
+    console().print(table)

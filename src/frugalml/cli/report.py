@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from frugalml.cli._common import db_option
+from frugalml.cli._common import PAGE, db_option
 
 FORMATS = ("html", "md", "json")
 TRAINING_TYPES = ("pre-training", "fine-tuning")
@@ -42,7 +42,7 @@ def _check_out(out: Path) -> None:
 @click.option(
     "--last",
     "-n",
-    type=click.IntRange(min=1),
+    type=PAGE,
     default=None,
     help="The newest N runs (default: 20 when no RUN_ID is given).",
 )
@@ -71,7 +71,7 @@ def _check_out(out: Path) -> None:
 )
 @click.option(
     "--page",
-    type=click.IntRange(min=1),
+    type=PAGE,
     default=1,
     show_default=True,
     help="Page of the runs table and leaderboards.",
@@ -124,6 +124,12 @@ def report(
     """
     from frugalml.report import build_report, format_for, render_json, render_markdown, write_report
 
+    empty = [i for i in run_ids if not i.strip()]
+    if empty:
+        raise click.BadParameter(
+            "'' is not a run id. Give run ids or unique prefixes (list them with: frugal runs).",
+            param_hint="'RUN_ID'",
+        )
     out_path = None if out in (None, "-") else Path(out)
     fmt = fmt or (format_for(out_path) if out_path else "html")
     if out_path is None and out != "-":

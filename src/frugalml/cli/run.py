@@ -30,7 +30,7 @@ def _positive_interval(
     "--region",
     "-r",
     default=None,
-    help="Grid region, e.g. FR, US-CA, aws:eu-west-1 (see `frugal regions`).",
+    help="Grid region, e.g. FR, US-CAMX, aws:eu-west-1 (see `frugal regions`).",
 )
 @click.option(
     "--pue", default=None, help="Power usage effectiveness (>= 1) or 'datacenter' (1.59)."
@@ -49,7 +49,7 @@ def _positive_interval(
     default=None,
     callback=writable_folder,
     metavar="DIR",
-    help="Also write DIR/run.json and DIR/samples.csv.",
+    help="Also write DIR/run.json, DIR/samples.csv and DIR/metrics.csv.",
 )
 @click.option(
     "--scope",

@@ -3,66 +3,88 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import click
 
 from frugalml import _fmt as fmt
-from frugalml.cli._common import console, db_option
+from frugalml.cli._common import (
+    PAGE,
+    cell,
+    console,
+    db_option,
+    format_options,
+    output_format,
+    print_json_lines,
+    print_tsv,
+)
+
+STATUS_STYLE = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+TSV_COLUMNS = (
+    "id",
+    "name",
+    "started_at",
+    "status",
+    "duration_s",
+    "energy_j",
+    "kwh",
+    "co2e_g",
+    "methods",
+    "region",
+)
 
 
 @click.command()
+@click.option("--limit", "-n", type=PAGE, default=20, show_default=True, help="How many runs.")
+@click.option("--page", type=PAGE, default=1, show_default=True, help="Page of --limit runs.")
 @click.option(
-    "--limit",
-    "-n",
-    type=click.IntRange(min=1),
-    default=20,
-    show_default=True,
-    help="How many runs.",
+    "--name",
+    metavar="PATTERN",
+    default=None,
+    help="Only runs whose name contains PATTERN (case-insensitive), or matches it as a glob "
+    "when it holds * or ? (e.g. 'train-*').",
 )
-@click.option(
-    "--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page of --limit runs."
-)
-@click.option("--name", default=None, help="Only runs with this name.")
 @click.option(
     "--status", type=click.Choice(["running", "finished", "failed", "interrupted"]), default=None
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@format_options
 @db_option
 def runs(
-    limit: int, page: int, name: str | None, status: str | None, as_json: bool, db: str | None
+    limit: int,
+    page: int,
+    name: str | None,
+    status: str | None,
+    out_format: str | None,
+    as_json: bool,
+    db: str | None,
 ) -> None:
     """List runs in the registry, newest first."""
     from rich.table import Table
 
     from frugalml.store import Store
 
+    how = output_format(out_format, as_json)
     store = Store(db)
-    records = store.list_runs(limit=limit, offset=(page - 1) * limit, name=name, status=status)
-    if as_json:
-        for r in records:
-            click.echo(
-                json.dumps(
-                    {
-                        "id": r.id,
-                        "name": r.name,
-                        "status": r.status,
-                        "started_at": r.started_at,
-                        "duration_s": r.duration_s,
-                        "energy_j": r.energy_j,
-                        "kwh": r.kwh,
-                        "co2e_g": r.co2e_g,
-                        "methods": r.methods,
-                        "uncertainty": r.uncertainty,
-                        "region": r.region,
-                    }
-                )
-            )
+    records = store.list_runs(limit=limit, offset=(page - 1) * limit, name_like=name, status=status)
+    if how == "json":
+        print_json_lines(_json_row(r) for r in records)
+    elif how == "tsv":
+        print_tsv(TSV_COLUMNS, (_tsv_row(r) for r in records))
+    filtered = name is not None or status is not None
+    matching = store.count_runs(name_like=name, status=status) if filtered else None
+    total = store.count_runs()
+    if how != "table":
+        if not records:
+            console(stderr=True).print(cell(_nothing(name, status, page, matching, total)))
         return
-    table = Table(
-        title=f"runs in {store.url} (page {page}, {store.count_runs()} in all)",
-        title_justify="left",
+    what = (
+        f"{matching:,} matching {_filters(name, status)}, {total:,} in all"
+        if filtered
+        else (f"{total:,} in all")
     )
+    pages = max(1, -(-(total if matching is None else matching) // limit))
+    table = Table()
     for col, justify in (
         ("id", "left"),
         ("name", "left"),
@@ -76,29 +98,94 @@ def runs(
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in records:
         table.add_row(
-            r.id,
-            _text(r.name),
-            datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S"),
-            fmt.duration(r.duration_s),
-            f"{r.kwh:.3g}",
-            f"{r.co2e_g:.3g}",
-            ",".join(sorted(set(r.methods.values()))),
-            _status(r.status),
+            cell(r.id),
+            cell(r.name),
+            cell(datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")),
+            cell(fmt.duration(r.duration_s)),
+            cell(f"{r.kwh:.3g}"),
+            cell(f"{r.co2e_g:.3g}"),
+            cell(",".join(sorted(set(r.methods.values())))),
+            cell(r.status, STATUS_STYLE.get(r.status, "")),
         )
-    console().print(table)
-    if not records:
-        console().print("No runs yet. Measure one with: frugal run -- python train.py")
+    out = console()
+    out.print(cell(f"runs in {store.url} (page {page:,} of {pages:,}; {what})"))
+    if records:
+        out.print(table)
+    else:
+        out.print(cell(_nothing(name, status, page, matching, total)))
+
+
+def _filters(name: str | None, status: str | None) -> str:
+    parts = [f"--name {name!r}"] if name is not None else []
+    parts += [f"--status {status}"] if status is not None else []
+    return " ".join(parts)
+
+
+def _nothing(
+    name: str | None, status: str | None, page: int, matching: int | None, total: int
+) -> str:
+    if total == 0:
+        return "No runs yet. Measure one with: frugal run -- python train.py"
+    if matching == 0:
+        return (
+            f"No runs match {_filters(name, status)} ({total:,} runs in the registry). "
+            "Try a shorter part of the name, or a glob such as 'train*'."
+        )
+    n = total if matching is None else matching
+    return f"No runs on page {page:,} ({n:,} runs{' match' if matching is not None else ''}). Try --page 1."
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _json_row(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "name": r.name,
+        "status": r.status,
+        "started_at": r.started_at,
+        "duration_s": r.duration_s,
+        "energy_j": r.energy_j,
+        "kwh": r.kwh,
+        "co2e_g": r.co2e_g,
+        "methods": r.methods,
+        "uncertainty": r.uncertainty,
+        "region": r.region,
+    }
+
+
+def _tsv_row(r: Any) -> list[object]:
+    methods = ",".join(sorted(set(r.methods.values())))
+    return [
+        r.id,
+        r.name,
+        _iso(r.started_at),
+        r.status,
+        r.duration_s,
+        r.energy_j,
+        r.kwh,
+        r.co2e_g,
+        methods,
+        r.region,
+    ]
 
 
 @click.command()
 @click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+@format_options
 @db_option
-def show(run_id: str, as_json: bool, db: str | None) -> None:
+def show(run_id: str, out_format: str | None, as_json: bool, db: str | None) -> None:
     """Show one run (RUN_ID or a unique prefix) with its components."""
     from frugalml.cli.summary import print_summary
     from frugalml.store import Store
 
+    how = output_format(out_format, as_json)
+    if not run_id.strip():
+        raise click.BadParameter(
+            "'' is not a run id. Give a run id or a unique prefix of one (list them with: frugal runs).",
+            param_hint="'RUN_ID'",
+        )
     store = Store(db)
     record = store.get_run(run_id)
     data = dict(record.summary) if record.summary else {}
@@ -117,30 +204,39 @@ def show(run_id: str, as_json: bool, db: str | None) -> None:
     data.setdefault("scope", record.scope)
     samples = store.samples(record.id)
     metrics = store.metrics(record.id)
-    if as_json:
-        data["samples"] = len(samples)
+    data["samples"] = len(samples)
+    if how == "json":
         click.echo(json.dumps(data, indent=2, default=str))
+        return
+    if how == "tsv":
+        print_tsv(("field", "value"), _flatten(data))
         return
     print_summary(data)
     out = console()
     out.print(
-        f"{len(samples)} samples, {len(metrics)} metric values · energy {fmt.energy(record.energy_j)} · "
-        f"{fmt.co2e(record.co2e_g)} CO2e"
+        cell(
+            f"{len(samples)} samples, {len(metrics)} metric values · energy "
+            f"{fmt.energy(record.energy_j)} · {fmt.co2e(record.co2e_g)} CO2e"
+        )
     )
     if record.status == "interrupted":
         out.print(
-            "[yellow]This run was interrupted: figures cover it up to its last saved sample.[/yellow]"
+            cell(
+                "This run was interrupted: figures cover it up to its last saved sample.",
+                "yellow",
+            )
         )
 
 
-def _text(s: str) -> str:
-    from rich.markup import escape
-
-    return escape(s)
-
-
-def _status(s: str) -> str:
-    color = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}.get(
-        s, "white"
-    )
-    return f"[{color}]{s}[/{color}]"
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, object]]:
+    """``{"energy_j": {"cpu": 1}}`` -> ``[("energy_j.cpu", 1)]``; lists as JSON."""
+    rows: list[tuple[str, object]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            rows += _flatten(value, f"{name}.")
+        elif isinstance(value, list | dict):
+            rows.append((name, json.dumps(value, default=str)))
+        else:
+            rows.append((name, value))
+    return rows

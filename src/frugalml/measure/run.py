@@ -69,7 +69,7 @@ class Run:
     _energy: dict[str, float] = field(default_factory=dict)
     _unc: dict[str, float] = field(default_factory=dict)
     _co2e_g: float = 0.0
-    _time_varying: bool = False
+    _timeline: Any = None  # an IntensityTimeline when the CO2e follows a time series
     _on_metric: Callable[[dict[str, Any]], None] | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -100,8 +100,25 @@ class Run:
         out: dict[str, float | None] = {c: u for c, (_, u) in parts.items()}
         total = combine_uncertainty(parts)
         out["total"] = total
-        out["co2e"] = None if total is None else math.hypot(total, GRID_FACTOR_UNCERTAINTY)
+        # an annual-average grid factor adds its own uncertainty; a time series stands for
+        # the grid as it was during the run
+        grid = 0.0 if self._timeline is not None else GRID_FACTOR_UNCERTAINTY
+        out["co2e"] = None if total is None else math.hypot(total, grid)
         return out
+
+    @property
+    def intensity_used_g_per_kwh(self) -> float:
+        """The grid intensity the CO2e was computed with: the region's annual average, or
+        with a time series its energy-weighted mean over the run (``co2e / (kWh x PUE)``)."""
+        if self._timeline is None:
+            return self.intensity_g_per_kwh
+        kwh = self.kwh
+        with self._lock:
+            co2e = self._co2e_g
+        if kwh > 0 and self.pue > 0:
+            return co2e / (kwh * self.pue)
+        end = self.started_at + max(self.duration_s, 0.0)
+        return float(self._timeline.mean_intensity(self.started_at, end))
 
     @property
     def energy_method(self) -> str:
@@ -168,8 +185,9 @@ class Run:
             "region": self.region,
             "region_name": self.region_name,
             "region_source": self.region_source,
-            "intensity_g_per_kwh": self.intensity_g_per_kwh,
-            "intensity_time_varying": self._time_varying,
+            "intensity_g_per_kwh": self.intensity_used_g_per_kwh,
+            "intensity_time_varying": self._timeline is not None,
+            **self._intensity_series(),
             "pue": self.pue,
             "pue_source": self.pue_source,
             "facility_energy_j": total * self.pue,
@@ -185,6 +203,14 @@ class Run:
             "tags": dict(self.tags),
             "config": dict(self.config),
             "frugalml_version": _version(),
+        }
+
+    def _intensity_series(self) -> dict[str, Any]:
+        if self._timeline is None:
+            return {}
+        return {
+            "intensity_file": self._timeline.path,
+            "intensity_annual_g_per_kwh": self.intensity_g_per_kwh,
         }
 
 

@@ -68,7 +68,7 @@ class Tracker:
     Args:
         name: run name (default: ``run``).
         sensors: sensors to read; default probes the registry (RAPL, NVML, AMD SMI, models).
-        region: grid region code (``FR``, ``US-CA``, ``aws:eu-west-1``); default
+        region: grid region code (``FR``, ``US-CAMX``, ``aws:eu-west-1``); default
             ``FRUGAL_REGION``, the config file, else the world average (said in the output).
         pue: power usage effectiveness (number >= 1, or ``"datacenter"``); default by region.
         intensity_csv: optional CSV of (timestamp, g/kWh) for time-varying grid intensity.
@@ -208,7 +208,7 @@ class Tracker:
             config={**self._config, "pid": self.pid or os.getpid()},
             sensors_skipped=skipped,
         )
-        run._time_varying = self._timeline is not None
+        run._timeline = self._timeline
         run._on_metric = self._queue_metric
         hardware = machine_hardware()
         for s in sensors:

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_LAST", "TIMELINE_MAX_RUNS", "build_report"]
 
 DEFAULT_LAST = 20
+# Pages and counts far beyond any registry, small enough that SQL OFFSET/LIMIT stay 64-bit.
+MAX_COUNT = 10**9
+MAX_PAGE_SIZE = 10_000
 TIMELINE_MAX_RUNS = 10
 MAX_OVERVIEW_POINTS = 1000
 FPO_KEYS = ("fpo", "flops_effective", "flops", "flops_per_sample")
@@ -96,12 +99,12 @@ def build_report(
     """
     from frugalml import __version__
 
-    check_number("build_report", "page", page, low=1, integer=True)
-    check_number("build_report", "page_size", page_size, low=1, integer=True)
+    check_number("build_report", "page", page, low=1, high=MAX_COUNT, integer=True)
+    check_number("build_report", "page_size", page_size, low=1, high=MAX_PAGE_SIZE, integer=True)
     check_number("build_report", "timeline_max_runs", timeline_max_runs, low=0, integer=True)
     check_choice("build_report", "training_type", training_type, TRAINING_TYPES)
     if last is not None:
-        check_number("build_report", "last", last, low=1, integer=True)
+        check_number("build_report", "last", last, low=1, high=MAX_COUNT, integer=True)
     if target is not None:
         check_number("build_report", "target", target)
     if fpo is not None:
@@ -162,7 +165,10 @@ def build_report(
             report.overview = _overview(infos)
         report.components_figure = _components_figure(summary)
         region = summary.region if summary.region != "unknown" else None
-        report.carbon = carbon_context(summary.energy_j, summary.pue or 1.0, region, summary.co2e_g)
+        report.carbon = carbon_context(
+            summary.energy_j, summary.pue or summary.pue_mean or 1.0, region, summary.co2e_g
+        )
+        report.carbon.notes += _context_notes(summary)
         fpo_list: list[tuple[str, float, str]] = []
         if data is not None and bench_path is not None:
             report.bench = bench_section(str(bench_path), data, final)
@@ -223,6 +229,27 @@ def _select(
     return st, (find_runs(st, bench_run_ids(data)) if st is not None else []), []
 
 
+def _context_notes(summary: Summary) -> list[str]:
+    notes = []
+    if summary.intensity_basis != "annual":
+        notes.append(
+            f"Your CO2e ({fmt.co2e(summary.co2e_g)}) used a grid-intensity time series "
+            f"(energy-weighted mean {fmt.num(summary.intensity_g_per_kwh)} gCO2e/kWh); every "
+            "row here, your region's included, uses its annual average, for comparison."
+        )
+    if len(summary.regions) > 1:
+        notes.append(
+            f"The runs used {len(summary.regions)} regions; 'your region' is the one with the "
+            f"largest share of the energy ({summary.region})."
+        )
+    if summary.pue is None and summary.pue_mean is not None:
+        notes.append(
+            f"The runs used several PUE values; every row applies their energy-weighted mean, "
+            f"{fmt.num(summary.pue_mean)}."
+        )
+    return notes
+
+
 def _components_figure(summary: Summary) -> Figure | None:
     if not summary.components:
         return None
@@ -273,6 +300,8 @@ def _run_row(r: RunInfo, stat: tuple[int, float] | None, metric: str) -> RunRow:
         notes.append("interrupted: figures up to the last saved sample")
     if r.error:
         notes.append(r.error)
+    if r.problems:
+        notes.append("non-finite figure left out: " + ", ".join(r.problems))
     return RunRow(
         id=r.id,
         name=r.name,

@@ -7,6 +7,7 @@ costs a handful of round trips. Nothing here formats or renders.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,10 @@ class RunInfo:
     errors: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     frugalml_version: str | None = None
+    intensity_time_varying: bool = False
+    intensity_file: str | None = None
+    intensity_annual_g_per_kwh: float | None = None
+    problems: list[str] = field(default_factory=list)
 
     @property
     def method(self) -> str:
@@ -68,19 +73,26 @@ class RunInfo:
 
 
 def run_info(rec: RunRecord) -> RunInfo:
-    """Merge a registry row with its summary; registry columns win (they are written last)."""
+    """Merge a registry row with its summary; registry columns win (they are written last).
+
+    A non-finite energy or CO2e (older versions could store one from a failing sensor) is
+    left out (counted as 0) and named in ``problems``, so a report still renders.
+    """
     s = rec.summary or {}
+    problems: list[str] = []
     energy = _dict(s.get("energy_j"))
     components = {str(k): float(v) for k, v in energy.items() if k != "total" and _num(v)}
-    if not components and rec.energy_j > 0:
-        components = {"unknown": rec.energy_j}
+    for comp in [c for c, v in components.items() if not math.isfinite(v)]:
+        problems.append(f"{comp} energy {components.pop(comp)} J")
+    energy_j = _finite_or_zero(rec.energy_j, "energy", " J", problems)
+    co2e = _finite_or_zero(rec.co2e_g, "CO2e", " g", problems)
+    if not components and energy_j > 0:
+        components = {"unknown": energy_j}
     methods = {str(k): str(v) for k, v in (rec.methods or s.get("methods") or {}).items()}
     unc = _dict(s.get("uncertainty"))
-    uncertainty: dict[str, float | None] = {
-        str(k): (float(v) if _num(v) else None) for k, v in unc.items()
-    }
+    uncertainty: dict[str, float | None] = {str(k): number(v) for k, v in unc.items()}
     if rec.uncertainty is not None:
-        uncertainty["total"] = rec.uncertainty
+        uncertainty["total"] = number(rec.uncertainty)
     measured = s.get("measured")
     if not isinstance(measured, bool):
         measured = (
@@ -89,14 +101,28 @@ def run_info(rec: RunRecord) -> RunInfo:
             else None
         )
     metrics = _dict(s.get("metrics"))
+    pue = number(rec.pue) if rec.pue is not None else number(s.get("pue"))
+    time_varying = s.get("intensity_time_varying") is True
+    # The registry column holds the region's annual figure; with a time series the CO2e
+    # used the series: its energy-weighted mean is CO2e / (kWh x PUE).
+    intensity = (
+        number(rec.intensity_g_per_kwh)
+        if rec.intensity_g_per_kwh is not None
+        else number(s.get("intensity_g_per_kwh"))
+    )
+    annual = None
+    if time_varying:
+        annual = number(s.get("intensity_annual_g_per_kwh")) or intensity
+        kwh = energy_j / 3.6e6
+        intensity = co2e / (kwh * pue) if kwh > 0 and pue else number(s.get("intensity_g_per_kwh"))
     return RunInfo(
         id=rec.id,
         name=rec.name,
         status=rec.status,
         started_at=rec.started_at,
-        duration_s=rec.duration_s,
-        energy_j=rec.energy_j,
-        co2e_g=rec.co2e_g,
+        duration_s=rec.duration_s if math.isfinite(rec.duration_s) else 0.0,
+        energy_j=energy_j,
+        co2e_g=co2e,
         components=components,
         methods=methods,
         uncertainty=uncertainty,
@@ -104,20 +130,30 @@ def run_info(rec: RunRecord) -> RunInfo:
         region=rec.region or s.get("region"),
         region_name=str(s.get("region_name") or rec.region or "unknown region"),
         region_source=str(s.get("region_source") or ""),
-        intensity_g_per_kwh=rec.intensity_g_per_kwh
-        if rec.intensity_g_per_kwh is not None
-        else s.get("intensity_g_per_kwh"),
-        pue=rec.pue if rec.pue is not None else s.get("pue"),
+        intensity_g_per_kwh=intensity,
+        pue=pue,
         pue_source=str(s.get("pue_source") or ""),
         interval_s=rec.interval_s,
         hardware=dict(s.get("hardware") or {}),
         tags=dict(s.get("tags") or {}),
         config=dict(s.get("config") or {}),
-        metrics={str(k): float(v) for k, v in metrics.items() if _num(v)},
+        metrics={str(k): float(v) for k, v in metrics.items() if number(v) is not None},
         errors=list(s.get("errors") or []),
         error=rec.error,
         frugalml_version=s.get("frugalml_version"),
+        intensity_time_varying=time_varying,
+        intensity_file=str(s["intensity_file"]) if s.get("intensity_file") else None,
+        intensity_annual_g_per_kwh=annual,
+        problems=problems,
     )
+
+
+def _finite_or_zero(v: Any, what: str, unit: str, problems: list[str]) -> float:
+    x = float(v) if _num(v) else 0.0
+    if math.isfinite(x):
+        return x
+    problems.append(f"{what} {x}{unit}")
+    return 0.0
 
 
 def _dict(v: Any) -> dict[str, Any]:
@@ -125,8 +161,8 @@ def _dict(v: Any) -> dict[str, Any]:
 
 
 def number(v: Any) -> float | None:
-    """``v`` as a float when it is a real number (not a bool, not text), else None."""
-    return float(v) if _num(v) else None
+    """``v`` as a float when it is a finite real number (not a bool, not text), else None."""
+    return float(v) if _num(v) and math.isfinite(v) else None
 
 
 def _num(v: Any) -> bool:
@@ -143,6 +179,8 @@ def select_runs(
     """
     if not ids:
         return store.list_runs(limit=last, with_summary=True)
+    if any(not str(i).strip() for i in ids):
+        raise InputError("'' is not a run id. Give run ids or unique prefixes (frugal runs).")
     wanted = list(dict.fromkeys(ids))
     found: dict[str, RunRecord] = {}
     for i in range(0, len(wanted), CHUNK):

@@ -2,7 +2,8 @@
 
 Readable on a phone (fluid layout, tables scroll inside their box, SVGs scale by viewBox) and
 printable (navigation hidden, figures and tables kept whole). Every user string passes
-through :func:`html.escape`; the only links are to the sources of the figures.
+through :func:`html.escape`, with control characters and bidi overrides shown as escapes
+(:func:`frugalml._fmt.safe`); the only links are to the sources of the figures.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from frugalml.report.tables import (
     regions_table,
     runs_table,
     technique_table,
+    uncertainty_note,
 )
 
 __all__ = ["CSS", "render_html"]
@@ -70,7 +72,7 @@ h2,h3{break-after:avoid}figure,.card,blockquote,pre,tr{break-inside:avoid}
 
 
 def _e(s: object) -> str:
-    return escape(str(s), quote=True)
+    return escape(fmt.safe(s, multiline=True), quote=True)
 
 
 def _cell(c: Cell) -> str:
@@ -127,9 +129,7 @@ def render_html(report: Report) -> str:
             (
                 f'<div class="cards">{card_html}</div>'
                 f"<p><b>How these figures were obtained.</b> Energy: {_e(s.energy_basis)}; "
-                f"{_e(s.method_text)}. "
-                "Uncertainties are relative; CO2e adds the uncertainty of an annual-average grid "
-                "factor.</p>"
+                f"{_e(s.method_text)}. {_e(uncertainty_note(s))}</p>"
                 + _notes(report.notes + s.notes)
                 + (_table(components_table(s)) if s.components else "")
             ),

@@ -2,7 +2,8 @@
 plots as PNG files in a folder beside the ``.md`` file.
 
 User text is escaped for Markdown *and* inline HTML (a run named ``<script>`` stays text):
-``& < >`` become entities and Markdown punctuation is backslash-escaped. Without matplotlib the
+``& < >`` become entities, Markdown punctuation is backslash-escaped and control characters
+and bidi overrides are shown as escapes. Without matplotlib the
 plots are written as SVG files instead (and the report says so).
 """
 
@@ -13,6 +14,7 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
+from frugalml import _fmt as fmt
 from frugalml.errors import MissingDependencyError
 from frugalml.report.model import Report
 from frugalml.report.plots import Figure
@@ -27,6 +29,7 @@ from frugalml.report.tables import (
     regions_table,
     runs_table,
     technique_table,
+    uncertainty_note,
 )
 
 __all__ = ["md_escape", "render_markdown"]
@@ -42,7 +45,7 @@ def md_escape(text: object) -> str:
         >>> md_escape("<script>alert(1)</script> | *x*")
         '&lt;script&gt;alert(1)&lt;/script&gt; \\\\| \\\\*x\\\\*'
     """
-    s = " ".join(str(text).split())
+    s = fmt.safe(" ".join(str(text).split()))
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _PUNCT.sub(r"\\\1", s)
 
@@ -62,6 +65,7 @@ def _table(t: Table) -> str:
 
 
 def _fence(text: str) -> str:
+    text = fmt.safe(text, multiline=True)
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}yaml\n{text.rstrip()}\n{fence}\n"
@@ -139,8 +143,7 @@ def render_markdown(
     )
     out.append(
         f"\n**How these figures were obtained.** Energy: {md_escape(s.energy_basis)}; "
-        f"{md_escape(s.method_text)}. Uncertainties are relative; CO2e adds the uncertainty of an "
-        "annual-average grid factor.\n"
+        f"{md_escape(s.method_text)}. {md_escape(uncertainty_note(s))}\n"
     )
     out += [f"- **Note:** {md_escape(n)}\n" for n in report.notes + s.notes]
     if s.components:

@@ -25,6 +25,7 @@ __all__ = [
     "Leaderboard",
     "ModelCard",
     "RegionRow",
+    "RegionShare",
     "Report",
     "RunRow",
     "Summary",
@@ -48,8 +49,28 @@ class Component:
 
 
 @dataclass
+class RegionShare:
+    """One region of a selection: its share of the IT energy and the intensity its runs used
+    (energy-weighted mean: an annual average, or the mean of a time series over the runs)."""
+
+    code: str
+    name: str
+    energy_share: float
+    intensity_g_per_kwh: float | None
+    time_varying: bool | None  # True: time series; False: annual average; None: both
+
+
+@dataclass
 class Summary:
-    """The headline figures with how each was obtained."""
+    """The headline figures with how each was obtained.
+
+    ``intensity_g_per_kwh`` is the intensity the CO2e was computed with: over several runs
+    the energy-weighted mean (CO2e / facility kWh). ``intensity_basis`` says whether the runs
+    used annual averages (``annual``), time series (``time series``) or both (``mixed``);
+    ``intensity_annual_g_per_kwh`` is then the region's annual average, for comparison only.
+    ``regions`` lists every region with its share of the energy; ``pue_shares`` every PUE
+    with its share, ``pue_mean`` their energy-weighted mean.
+    """
 
     n_runs: int
     energy_j: float
@@ -72,10 +93,15 @@ class Summary:
     statuses: dict[str, int] = field(default_factory=dict)
     components: list[Component] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    regions: list[RegionShare] = field(default_factory=list)
+    intensity_basis: str = "annual"
+    intensity_annual_g_per_kwh: float | None = None
+    pue_mean: float | None = None
+    pue_shares: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def facility_energy_j(self) -> float:
-        return self.energy_j * (self.pue or 1.0)
+        return self.energy_j * (self.pue or self.pue_mean or 1.0)
 
 
 @dataclass

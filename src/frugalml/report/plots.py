@@ -10,7 +10,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["PALETTE", "Band", "Bar", "Figure", "Series", "axis_range", "log_ticks", "nice_ticks"]
+__all__ = [
+    "PALETTE",
+    "Band",
+    "Bar",
+    "Figure",
+    "LabelBox",
+    "Series",
+    "axis_range",
+    "log_ticks",
+    "nice_ticks",
+    "place_labels",
+    "short_label",
+    "text_width",
+]
 
 # Okabe & Ito (2008) colour-blind-safe palette; index 7 (black) is kept for emphasis.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#8C6D00", "#000000")
@@ -38,13 +51,26 @@ class Series:
     dashed: bool = False
 
     def xy(self) -> list[tuple[float, float]]:
-        return [p for p in self.points if p is not None]
+        """The drawable points (``None`` breaks and non-finite points left out)."""
+        return [
+            p for p in self.points if p is not None and math.isfinite(p[0]) and math.isfinite(p[1])
+        ]
+
+    def labelled(self) -> list[tuple[float, float, str]]:
+        """``(x, y, label)`` of every drawable point that has a label."""
+        if not self.labels:
+            return []
+        return [
+            (p[0], p[1], lab)
+            for p, lab in zip(self.points, self.labels)
+            if p is not None and math.isfinite(p[0]) and math.isfinite(p[1])
+        ]
 
     def segments(self) -> list[list[tuple[float, float]]]:
         """Runs of consecutive points between ``None`` breaks."""
         out: list[list[tuple[float, float]]] = [[]]
         for p in self.points:
-            if p is None:
+            if p is None or not (math.isfinite(p[0]) and math.isfinite(p[1])):
                 if out[-1]:
                     out.append([])
             else:
@@ -107,7 +133,8 @@ def axis_range(
     values: list[float], given: tuple[float, float] | None = None, pad: float = 0.05
 ) -> tuple[float, float]:
     """The drawn interval for ``values``: ``given`` if set, else min..max padded (never empty)."""
-    if given is not None:
+    values = [v for v in values if math.isfinite(v)]
+    if given is not None and all(math.isfinite(v) for v in given):
         lo, hi = given
     elif values:
         lo, hi = min(values), max(values)
@@ -143,3 +170,140 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     mults = (1, 2, 5) if b - a <= 2 else (1,)
     ticks = [m * 10.0**e for e in range(a, b + 1) for m in mults]
     return [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+
+
+_NARROW = frozenset("ijl.,:;'|!`")
+_SEMI = frozenset('frt()[]{}- I/\\"*')
+_WIDE = frozenset("mwMW@%&")
+_SYMBOL = frozenset("<>=+~^#_$")
+MAX_LABEL_CHARS = 32
+
+
+def text_width(text: str, font_px: float) -> float:
+    """A generous estimate of ``text``'s width in a sans-serif font of ``font_px`` pixels
+    (per-character advance widths near DejaVu Sans's, the widest common default)."""
+    em = 0.0
+    for c in text:
+        if c in _NARROW:
+            em += 0.32
+        elif c in _SEMI:
+            em += 0.45
+        elif c in _WIDE:
+            em += 1.0
+        elif c in _SYMBOL or c.isupper():
+            em += 0.86
+        elif c.isdigit() or c.islower():
+            em += 0.66
+        else:
+            em += 1.0
+    return em * font_px + 2.0
+
+
+def short_label(text: str) -> str:
+    """``text`` cut to :data:`MAX_LABEL_CHARS` characters (with an ellipsis)."""
+    return text if len(text) <= MAX_LABEL_CHARS else text[: MAX_LABEL_CHARS - 1] + "…"
+
+
+@dataclass(frozen=True)
+class LabelBox:
+    """Where a point's label goes: its box (``y`` grows downwards, as in SVG), and whether it
+    sits away from its point (then a leader line joins them)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    leader: bool
+
+    def overlaps(self, other: tuple[float, float, float, float], margin: float = 1.0) -> bool:
+        ox0, oy0, ox1, oy1 = other
+        return not (
+            self.x1 + margin <= ox0
+            or ox1 + margin <= self.x0
+            or self.y1 + margin <= oy0
+            or oy1 + margin <= self.y0
+        )
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return (self.x0, self.y0, self.x1, self.y1)
+
+
+def place_labels(
+    points: list[tuple[float, float]],
+    sizes: list[tuple[float, float]],
+    area: tuple[float, float, float, float],
+    *,
+    gap: float = 5.0,
+    marker: float = 4.0,
+    rings: int = 12,
+) -> list[LabelBox | None]:
+    """Place one label per point so that no two labels overlap (greedy, in the given order).
+
+    Coordinates are pixels with ``y`` growing downwards. Each label tries the four corners
+    next to its point, then above and below, then positions further up or down with a
+    leader line, then any free place in ``area``; it avoids every point marker (a square of
+    ``2 * marker``) when it can. A label that fits nowhere gets ``None`` (the renderer leaves
+    it out and says so).
+
+    Args:
+        points: the labelled points, in drawing pixels.
+        sizes: ``(width, height)`` of each label's text box, in pixels.
+        area: ``(x0, y0, x1, y1)`` the labels must stay inside.
+        gap: distance between a point and an adjacent label.
+        marker: half-size of the square around each point that labels avoid.
+        rings: how many label heights up or down to try before searching the whole area.
+
+    Example:
+        >>> boxes = place_labels([(50, 50), (51, 50)], [(40, 12), (40, 12)], (0, 0, 200, 100))
+        >>> boxes[0].overlaps(boxes[1].box)
+        False
+    """
+    ax0, ay0, ax1, ay1 = area
+    markers = [(x - marker, y - marker, x + marker, y + marker) for x, y in points]
+    placed: list[LabelBox] = []
+    out: list[LabelBox | None] = []
+
+    def fits(b: LabelBox, avoid_markers: bool) -> bool:
+        if b.x0 < ax0 or b.y0 < ay0 or b.x1 > ax1 or b.y1 > ay1:
+            return False
+        if any(b.overlaps(p.box) for p in placed):
+            return False
+        return not avoid_markers or not any(b.overlaps(m, 0.0) for m in markers)
+
+    for (px, py), (w, h) in zip(points, sizes):
+        near = [
+            (px + gap, py - gap - h),  # right, above
+            (px + gap, py + gap),  # right, below
+            (px - gap - w, py - gap - h),  # left, above
+            (px - gap - w, py + gap),  # left, below
+            (px - w / 2, py - gap - marker - h),  # above
+            (px - w / 2, py + gap + marker),  # below
+        ]
+        cands = [LabelBox(x, y, x + w, y + h, False) for x, y in near]
+        for k in range(1, rings + 1):
+            for x, y in near[:4]:
+                for sign in (-1, 1):
+                    y2 = y + sign * k * (h + 2)
+                    cands.append(LabelBox(x, y2, x + w, y2 + h, True))
+        choice = next((b for b in cands if fits(b, True)), None)
+        choice = choice or next((b for b in cands if fits(b, False)), None)
+        if choice is None:  # crowded: the free place nearest to the point
+            step = max(h / 2, 4.0)
+            grid = [
+                LabelBox(x, y, x + w, y + h, True)
+                for y in _frange(ay0, ay1 - h, step)
+                for x in _frange(ax0, ax1 - w, step * 2)
+            ]
+            grid.sort(key=lambda b: math.hypot((b.x0 + b.x1) / 2 - px, (b.y0 + b.y1) / 2 - py))
+            choice = next((b for b in grid if fits(b, True)), None)
+            choice = choice or next((b for b in grid if fits(b, False)), None)
+        if choice is not None:
+            placed.append(choice)
+        out.append(choice)
+    return out
+
+
+def _frange(lo: float, hi: float, step: float) -> list[float]:
+    n = int((hi - lo) // step) + 1 if hi >= lo else 0
+    return [lo + i * step for i in range(n)]

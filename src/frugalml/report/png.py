@@ -10,17 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from frugalml._fmt import safe
 from frugalml._lazy import require
-from frugalml.report.plots import GREY, PALETTE, Figure
+from frugalml.report.plots import GREY, PALETTE, Figure, place_labels, short_label, text_width
 
 __all__ = ["render_png"]
 
 DPI = 110
+LABEL_PT = 7
 
 
 def _t(s: str) -> str:
-    """matplotlib parses ``$...$`` as mathtext; user text must stay literal."""
-    return s.replace("$", r"\$")
+    """matplotlib parses ``$...$`` as mathtext; user text must stay literal (and controls
+    visible)."""
+    return safe(s, multiline=True).replace("$", r"\$")
 
 
 def render_png(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
@@ -56,6 +59,8 @@ def render_png(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
         _xy(ax, fig)
     ax.set_title(_t(fig.title), fontsize=10, loc="left")
     mfig.tight_layout()
+    if fig.kind != "bars":
+        _labels(ax, fig, dpi)
     out = Path(path)
     mfig.savefig(out, format="png")
     return out
@@ -113,10 +118,6 @@ def _xy(ax: Any, fig: Figure) -> None:
                 label=_t(s.name),
                 zorder=3,
             )
-        if s.labels:
-            labels = [lab for p, lab in zip(s.points, s.labels) if p is not None]
-            for (x, y), lab in zip(s.xy(), labels):
-                ax.annotate(_t(lab), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     if fig.use_log_x():
         ax.set_xscale("log")
     if fig.x_range is not None:
@@ -128,3 +129,34 @@ def _xy(ax: Any, fig: Figure) -> None:
     ax.grid(True, color="#e0e0e0", lw=0.6)
     if fig.series:
         ax.legend(fontsize=7, loc="best")
+
+
+def _labels(ax: Any, fig: Figure, dpi: int) -> None:
+    """Point labels placed in display pixels (after the layout is final) so that none
+    overlaps another; a label moved away from its point gets a thin leader line."""
+    items = [(x, y, lab) for s in fig.series for x, y, lab in s.labelled()]
+    if not items:
+        return
+    height = ax.figure.bbox.height
+    to_px = ax.transData.transform
+    pts = [tuple(to_px((x, y))) for x, y, _ in items]
+    down = [(px, height - py) for px, py in pts]  # place_labels works with y growing downwards
+    font_px = LABEL_PT * dpi / 72
+    texts = [safe(short_label(lab)) for _, _, lab in items]
+    sizes = [(text_width(t, font_px), font_px * 1.3) for t in texts]
+    bb = ax.bbox
+    area = (bb.x0, height - bb.y1, bb.x1, height - bb.y0)
+    to_data = ax.transData.inverted().transform
+    for (px, py), text, box in zip(down, texts, place_labels(down, sizes, area)):
+        if box is None:
+            continue
+        anchor = to_data((box.x0 + 1, height - box.y1))
+        ax.annotate(
+            text.replace("$", r"\$"),
+            xy=to_data((px, height - py)),
+            xytext=anchor,
+            ha="left",
+            va="bottom",
+            fontsize=LABEL_PT,
+            arrowprops={"arrowstyle": "-", "color": "#888", "lw": 0.6} if box.leader else None,
+        )

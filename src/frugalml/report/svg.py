@@ -11,7 +11,19 @@ import math
 from collections.abc import Callable
 from html import escape
 
-from frugalml.report.plots import GREY, PALETTE, Figure, Series, axis_range, log_ticks, nice_ticks
+from frugalml._fmt import safe as fmt_safe
+from frugalml.report.plots import (
+    GREY,
+    PALETTE,
+    Figure,
+    Series,
+    axis_range,
+    log_ticks,
+    nice_ticks,
+    place_labels,
+    short_label,
+    text_width,
+)
 
 __all__ = ["render_svg", "tick_label"]
 
@@ -21,10 +33,11 @@ L, R, B = 64, 18, 46
 BAR_STEP, BAR_THICK = 22, 14
 MAX_MARKERS = 150  # above this many points a line is drawn without point markers
 MAX_STEP_MARKERS = 40
+LABEL_PX = 10
 
 
 def _e(s: object) -> str:
-    return escape(str(s), quote=True)
+    return escape(fmt_safe(s, multiline=True), quote=True)
 
 
 def tick_label(t: float) -> str:
@@ -125,7 +138,44 @@ def _xy(fig: Figure) -> str:
     for s in fig.series:
         out += _series(s, sx, sy)
     out.append("</g>")
+    out += _labels(fig, sx, sy, (L, top, L + pw, top + ph))
     return "".join(legend) + "".join(out)
+
+
+def _labels(
+    fig: Figure,
+    sx: Callable[[float], float],
+    sy: Callable[[float], float],
+    area: tuple[float, float, float, float],
+) -> list[str]:
+    """Point labels where none overlaps another (see :func:`place_labels`), each joined to
+    its point by a thin line when it had to move away from it."""
+    items = [(sx(x), sy(y), lab) for s in fig.series for x, y, lab in s.labelled()]
+    if not items:
+        return []
+    texts = [fmt_safe(short_label(lab)) for _, _, lab in items]
+    sizes = [(text_width(t, LABEL_PX), LABEL_PX * 1.25) for t in texts]
+    boxes = place_labels([(x, y) for x, y, _ in items], sizes, area)
+    out = ['<g class="labels" font-size="10" fill="#222">']
+    for (px, py, lab), text, box in zip(items, texts, boxes):
+        if box is None:
+            continue
+        if box.leader:
+            lx, ly = min(max(px, box.x0), box.x1), min(max(py, box.y0), box.y1)
+            out.append(
+                f'<line x1="{px:.1f}" y1="{py:.1f}" x2="{lx:.1f}" y2="{ly:.1f}" stroke="#888" '
+                'stroke-width="0.8"/>'
+            )
+        out.append(
+            f'<text class="label" x="{box.x0 + 1:.1f}" y="{box.y0 + LABEL_PX * 0.95:.1f}" '
+            f'stroke="#fff" stroke-width="3" paint-order="stroke">{_e(text)}'
+            f"<title>{_e(lab)}</title></text>"
+        )
+    missing = [lab for (_, _, lab), box in zip(items, boxes) if box is None]
+    if missing:
+        out.append(f"<desc>Not labelled (no room): {_e(', '.join(missing))}</desc>")
+    out.append("</g>")
+    return out
 
 
 def _series(s: Series, sx: Callable[[float], float], sy: Callable[[float], float]) -> list[str]:
@@ -164,17 +214,6 @@ def _series(s: Series, sx: Callable[[float], float], sy: Callable[[float], float
     if s.mode == "points" or (s.mode == "both" and len(xy) <= MAX_MARKERS):
         for x, y in xy:
             out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{color}"/>')
-    if s.labels:
-        labels = [lab for p, lab in zip(s.points, s.labels) if p is not None]
-        right = L + (W - L - R) * 0.7
-        for (x, y), lab in zip(xy, labels):
-            px = sx(x)
-            anchor, dx = ("end", -7) if px > right else ("start", 7)
-            out.append(
-                f'<text x="{px + dx:.1f}" y="{sy(y) - 7:.1f}" text-anchor="{anchor}" '
-                'font-size="10" '
-                f'fill="#222" stroke="#fff" stroke-width="3" paint-order="stroke">{_e(lab)}</text>'
-            )
     return out
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from frugalml import _fmt as fmt
 from frugalml.report.model import BenchTask, CarbonContext, Leaderboard, LeaderRow, Report, Summary
+from frugalml.report.modelcard import location
 
 __all__ = [
     "Card",
@@ -22,6 +23,7 @@ __all__ = [
     "regions_table",
     "runs_table",
     "technique_table",
+    "uncertainty_note",
 ]
 
 
@@ -61,8 +63,38 @@ def cards(s: Summary) -> list[Card]:
         )
     )
     intensity = (
-        "n/a" if s.intensity_g_per_kwh is None else f"{fmt.num(s.intensity_g_per_kwh)} gCO2e/kWh"
+        "intensity not recorded"
+        if s.intensity_g_per_kwh is None
+        else f"{fmt.num(s.intensity_g_per_kwh)} gCO2e/kWh"
     )
+    if len(s.regions) > 1:
+        region = Card(
+            "Region",
+            f"mixed: {len(s.regions)} regions",
+            f"{location(s)[len('mixed: ') :]}; energy-weighted mean {intensity}; "
+            f"{s.intensity_source or 'source not recorded'}",
+        )
+    else:
+        annual = (
+            f"; annual average {fmt.num(s.intensity_annual_g_per_kwh)} gCO2e/kWh, for "
+            "comparison only"
+            if s.intensity_annual_g_per_kwh is not None
+            else ""
+        )
+        region = Card(
+            "Region",
+            f"{s.region_name} ({s.region})",
+            f"{intensity}; {s.intensity_source or 'source not recorded'}{annual}",
+        )
+    if s.pue is not None:
+        pue = Card("PUE", fmt.num(s.pue), s.pue_source or "source not recorded")
+    else:
+        pue = Card(
+            "PUE",
+            f"mixed: mean {fmt.num(s.pue_mean)}" if s.pue_shares else "not recorded",
+            ", ".join(f"{fmt.num(p)} for {x:.0%} of the energy" for p, x in s.pue_shares)
+            or "see notes",
+        )
     return [
         Card(
             "Energy",
@@ -76,13 +108,24 @@ def cards(s: Summary) -> list[Card]:
         ),
         Card("Duration", fmt.duration(s.duration_s), s.duration_basis or "not recorded"),
         Card("Hardware", s.hardware, f"{s.n_runs:,} run(s)"),
-        Card(
-            "Region",
-            f"{s.region_name} ({s.region})",
-            f"{intensity}; {s.intensity_source or 'source not recorded'}",
-        ),
-        Card("PUE", "several" if s.pue is None else fmt.num(s.pue), s.pue_source or "see notes"),
+        region,
+        pue,
     ]
+
+
+def uncertainty_note(s: Summary) -> str:
+    """What the relative uncertainties include (the grid factor only where one was used)."""
+    if s.intensity_basis == "time series":
+        return (
+            "Uncertainties are relative; the CO2e used a grid-intensity time series, so no "
+            "annual-average grid-factor uncertainty is added."
+        )
+    if s.intensity_basis == "mixed":
+        return (
+            "Uncertainties are relative; CO2e adds the uncertainty of an annual-average grid "
+            "factor for the runs that used one (not for those on a time series)."
+        )
+    return "Uncertainties are relative; CO2e adds the uncertainty of an annual-average grid factor."
 
 
 def components_table(s: Summary) -> Table:

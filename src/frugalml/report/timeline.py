@@ -18,7 +18,7 @@ from collections import defaultdict
 from typing import Any
 
 from frugalml import _fmt as fmt
-from frugalml.report.data import RunInfo
+from frugalml.report.data import RunInfo, number
 from frugalml.report.model import Timeline
 from frugalml.report.plots import Band, Figure, Series
 
@@ -82,11 +82,23 @@ def power_steps(points: list[tuple[float, float]], gap_s: float, min_width_s: fl
     return out
 
 
+def _finite(row: dict[str, Any], *keys: str) -> bool:
+    return all(number(row.get(k)) is not None for k in keys)
+
+
 def build_timeline(
     run: RunInfo, samples: list[dict[str, Any]], metrics: list[dict[str, Any]], fig_prefix: str
 ) -> Timeline:
     """Figures and notes for one run from its sample and metric rows (registry dicts)."""
     tl = Timeline(run_id=run.id, run_name=run.name, status=run.status)
+    n_samples = len(samples)
+    samples = [s for s in samples if _finite(s, "t_s", "energy_j", "power_w")]
+    metrics = [m for m in metrics if _finite(m, "t_s", "value")]
+    if len(samples) < n_samples:
+        tl.notes.append(
+            f"{n_samples - len(samples)} sample row(s) hold a non-finite value (a sensor fault "
+            "recorded by an older frugalml): not drawn."
+        )
     times = [float(s["t_s"]) for s in samples]
     end = max([run.duration_s, *times, *(float(m["t_s"]) for m in metrics)])
     x_range = (0.0, end if end > 0 else 1.0)

@@ -226,19 +226,21 @@ class Store:
         offset: int = 0,
         *,
         name: str | None = None,
+        name_like: str | None = None,
         status: str | None = None,
         ids: Iterable[str] | None = None,
         with_summary: bool = False,
     ) -> list[RunRecord]:
-        """Runs, newest first."""
+        """Runs, newest first.
+
+        ``name`` is an exact name; ``name_like`` a case-insensitive substring, or a glob when
+        it holds ``*`` or ``?`` (see :func:`name_pattern`).
+        """
         cols = [c for c in schema.runs.c if with_summary or c.name != "summary"]
-        q = sa.select(*cols).order_by(schema.runs.c.started_at.desc(), schema.runs.c.id)
-        if name is not None:
-            q = q.where(schema.runs.c.name == name)
+        q = _filtered(sa.select(*cols), name, name_like, status)
+        q = q.order_by(schema.runs.c.started_at.desc(), schema.runs.c.id)
         if ids is not None:
             q = q.where(schema.runs.c.id.in_(list(ids)))
-        if status is not None and status not in ("interrupted", "running"):
-            q = q.where(schema.runs.c.status == status)
         if limit is not None and status not in ("interrupted", "running"):
             q = q.limit(limit).offset(offset)
 
@@ -252,12 +254,17 @@ class Store:
             records = records[offset : None if limit is None else offset + limit]
         return records
 
-    def count_runs(self) -> int:
+    def count_runs(
+        self, *, name: str | None = None, name_like: str | None = None, status: str | None = None
+    ) -> int:
+        """How many runs match (all by default); filters as for :meth:`list_runs`."""
+        if status in ("interrupted", "running"):  # the effective status needs each row
+            return len(self.list_runs(limit=None, name=name, name_like=name_like, status=status))
+        q = _filtered(sa.select(sa.func.count()).select_from(schema.runs), name, name_like, status)
+
         def _do() -> int:
             with self.engine.connect() as conn:
-                return int(
-                    conn.execute(sa.select(sa.func.count()).select_from(schema.runs)).scalar_one()
-                )
+                return int(conn.execute(q).scalar_one())
 
         result: int = self._retry(_do)
         return result
@@ -330,6 +337,31 @@ def _encode(values: dict[str, Any]) -> dict[str, Any]:
         if key in out and not isinstance(out[key], str | None):
             out[key] = json.dumps(out[key], default=str)
     return out
+
+
+def name_pattern(pattern: str) -> str:
+    r"""The SQL LIKE pattern (escape ``\``) for a name filter: a substring, or a glob with
+    ``*`` (any text) and ``?`` (one character) that must match the whole name.
+
+    Example:
+        >>> print(name_pattern("bert"), name_pattern("train-*"), name_pattern("50%"))
+        %bert% train-% %50\%%
+    """
+    if "*" not in pattern and "?" not in pattern:
+        return f"%{_escape_like(pattern)}%"
+    return _escape_like(pattern).replace("*", "%").replace("?", "_")
+
+
+def _filtered(q: Any, name: str | None, name_like: str | None, status: str | None) -> Any:
+    if name is not None:
+        q = q.where(schema.runs.c.name == name)
+    if name_like is not None:
+        q = q.where(schema.runs.c.name.ilike(name_pattern(name_like), escape="\\"))
+    if status == "interrupted":  # stored as such, or a "running" row whose writer died
+        q = q.where(schema.runs.c.status.in_(["interrupted", "running"]))
+    elif status is not None:
+        q = q.where(schema.runs.c.status == status)
+    return q
 
 
 def _escape_like(text: str) -> str:
