@@ -27,8 +27,8 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/frugal demo
 
 test: $(VENV)/.test-installed browser
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks conftest.py
+	$(BIN)/ruff format --check src tests benchmarks conftest.py
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

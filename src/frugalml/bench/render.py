@@ -95,7 +95,9 @@ def task_table(name: str, task: dict[str, Any], config: dict[str, Any]) -> Any:
             cell(f"{row['accuracy'] * 100:.2f} %"),
             cell(_f(r.get("accuracy_delta_pt"), "+.2f")),
             cell(f"{row['train_energy_j']:.3g} J{_ratio(r.get('train_energy'))}"),
-            cell(f"{_f(row['infer_energy_j_per_1k'], '.3g')}{_ratio(r.get('infer_energy_per_1k'))}"),
+            cell(
+                f"{_f(row['infer_energy_j_per_1k'], '.3g')}{_ratio(r.get('infer_energy_per_1k'))}"
+            ),
             cell(f"{_f(lat, '.3g')} ms{_ratio(r.get(f'latency_batch_{batch}'))}"),
             cell(f"{_f(row['params_nonzero'], ',')}{_ratio(r.get('params_nonzero'))}"),
             cell(f"{_f(row['size_bytes'], ',')} B{_ratio(r.get('size_bytes'))}"),
