@@ -119,6 +119,9 @@ def test_tables(models_file):
         ("{file}:build", "0x3", "Bad --input shape"),
         ("{file}:build", "2x3:int7", "Bad --input dtype"),
         ("{file}:build", "1x5x8x8", "The model rejected input shape 1x5x8x8"),
+        # refused before anything is allocated (no MemoryError, no machine swapping)
+        ("m:f", "99999999x99999999", "--input 99999999x99999999 needs 35.5 PiB"),
+        ("{file}:build", "99999999999x99999999999x9999999999", "memory available"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(models_file, capsys, target, shape, message):

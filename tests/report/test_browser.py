@@ -19,7 +19,7 @@ import pytest
 
 from frugalml.report import build_report, render_html
 
-from .conftest import T0, XSS, add_run, bench_results
+from .conftest import T0, XSS, add_run, bench_results, bench_row
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -39,7 +39,24 @@ window.addEventListener('load', function () {
     if (!g || marks < 1 || g.childElementCount < 1 || r.width < 100 || r.height < 50 ||
         (box.width <= 0 && box.height <= 0)) bad.push(svg.id);
   });
+  var labels = 0, overlaps = [];
+  plots.forEach(function (svg) {
+    var texts = Array.prototype.slice.call(svg.querySelectorAll('text.label'));
+    var boxes = texts.map(function (t) { return t.getBoundingClientRect(); });
+    labels += boxes.length;
+    for (var i = 0; i < boxes.length; i++) {
+      for (var j = i + 1; j < boxes.length; j++) {
+        var a = boxes[i], b = boxes[j];
+        if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) {
+          overlaps.push(svg.id + ': ' + texts[i].firstChild.nodeValue + ' / ' +
+                        texts[j].firstChild.nodeValue);
+        }
+      }
+    }
+  });
   var d = document.body.dataset;
+  d.labels = String(labels);
+  d.labelOverlaps = overlaps.join(' | ');
   d.plots = String(plots.length);
   d.badPlots = bad.join(' ');
   d.resources = performance.getEntriesByType('resource')
@@ -73,7 +90,7 @@ def chromium(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
 
 
-def check_in_browser(html: str, tmp: Path, min_plots: int) -> None:
+def check_in_browser(html: str, tmp: Path, min_plots: int, min_labels: int = 0) -> None:
     page = tmp / "report.html"
     page.write_text(html)
     checked = tmp / "checked.html"
@@ -103,6 +120,9 @@ def check_in_browser(html: str, tmp: Path, min_plots: int) -> None:
     assert attrs["loaders"] == "0", "the report has elements that load resources"
     assert attrs["scripts"] == "1"  # only the check script: no user text became a script
     assert attrs["overflow"] == "no"
+    # point labels (bench Pareto plots) are placed so that no two overlap
+    assert int(attrs["labels"]) >= min_labels
+    assert attrs["label-overlaps"] == "", f"labels overlap: {attrs['label-overlaps']}"
     shot = tmp / "shot.png"
     res = chromium(["--window-size=1200,3000", f"--screenshot={shot}", page.as_uri()], tmp)
     assert res.returncode == 0 and shot.is_file(), res.stderr[-2000:]
@@ -138,8 +158,15 @@ def test_runs_report_in_chromium(store, tmp_path):
 def test_hand_built_bench_report_in_chromium(store, tmp_path):
     import json
 
-    (tmp_path / "results.json").write_text(json.dumps(bench_results()))
-    check_in_browser(render_html(build_report(bench=tmp_path, store=store)), tmp_path, min_plots=4)
+    results = bench_results()
+    task = results["tasks"]["iris-mlp"]
+    base = task["baseline"]
+    # a crowd: techniques within a few percent of the baseline on both axes
+    for i, name in enumerate(["int8-static", "fp16", "bf16", "qat", "weight-cluster"]):
+        task["techniques"][name] = bench_row(name, 0.95 - 0.001 * i, 2.0 + i, 1.9, base=base)
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    report = build_report(bench=tmp_path, store=store)
+    check_in_browser(render_html(report), tmp_path, min_plots=4, min_labels=2 * 8)
 
 
 @pytest.mark.slow
@@ -153,4 +180,4 @@ def test_real_bench_report_in_chromium(tmp_path):
     )
     report = build_report(bench=tmp_path / "out", store=url)
     assert report.runs_total >= 2 and report.timelines and report.bench is not None
-    check_in_browser(render_html(report), tmp_path, min_plots=8)
+    check_in_browser(render_html(report), tmp_path, min_plots=8, min_labels=4)

@@ -55,3 +55,48 @@ def test_svg_escapes_text_and_counts_marks():
     assert "&lt;script&gt;s&lt;/script&gt;" in svg and "x&amp;y" in svg
     assert 'data-marks="2"' in svg and svg.count("<circle") >= 2
     assert 'viewBox="0 0 640' in svg
+
+
+def _overlap(a, b):
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_place_labels_never_overlap_even_when_points_coincide():
+    from frugalml.report.plots import place_labels
+
+    points = [(300.0, 150.0)] * 12 + [(302.0, 151.0), (60.0, 40.0), (620.0, 280.0)]
+    sizes = [(70.0 + 5 * i, 12.5) for i in range(len(points))]
+    area = (50.0, 30.0, 630.0, 290.0)
+    boxes = place_labels(points, sizes, area)
+    assert all(b is not None for b in boxes)
+    placed = [b.box for b in boxes if b is not None]
+    for i, a in enumerate(placed):
+        assert area[0] <= a[0] and a[2] <= area[2] and area[1] <= a[1] and a[3] <= area[3]
+        assert not any(_overlap(a, b) for b in placed[i + 1 :]), (i, a)
+    assert boxes[0] is not None and not boxes[0].leader  # the first takes the best place
+    assert any(b is not None and b.leader for b in boxes)  # crowded ones get a leader line
+
+
+def test_pareto_svg_labels_do_not_overlap():
+    """Baseline and a technique at almost the same point: their labels used to overlap."""
+    import re
+
+    from frugalml.report.plots import text_width
+
+    names = ["baseline", "int8-dynamic", "int8-static", "fp16", "bf16", "qat"]
+    pts = [(100.0 + i, 0.95 - 0.001 * i) for i in range(len(names))]
+    fig = Figure(
+        "p",
+        "Pareto",
+        series=[Series("techniques", list(pts), mode="points", labels=names)],
+        x_log=True,
+    )
+    svg = render_svg(fig)
+    found = re.findall(r'<text class="label" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]+)<', svg)
+    assert sorted(t for _, _, t in found) == sorted(names)
+    boxes = [
+        (float(x) - 1, float(y) - 9.5, float(x) - 1 + text_width(t, 10), float(y) + 3.0)
+        for x, y, t in found
+    ]
+    for i, a in enumerate(boxes):
+        assert not any(_overlap(a, b) for b in boxes[i + 1 :])

@@ -1,7 +1,9 @@
 """The report as JSON for machines (schema ``frugalml.report/1``): the whole model, base units.
 
 Energies in J, CO2e in g, times in s, uncertainties relative; figures carry their data points.
-Non-finite numbers become ``null`` so the output is strict JSON.
+Non-finite numbers become ``null`` so the output is strict JSON; the text is ASCII (other
+characters as ``\\u`` escapes), so no control or bidi character reaches a terminal that shows
+the file, and every value parses back exactly as stored.
 """
 
 from __future__ import annotations
@@ -45,5 +47,5 @@ def report_dict(report: Report) -> dict[str, Any]:
 def render_json(report: Report, indent: int | None = 2) -> str:
     """The report as a JSON string."""
     return (
-        json.dumps(report_dict(report), indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
+        json.dumps(report_dict(report), indent=indent, allow_nan=False) + "\n"
     )
