@@ -58,3 +58,70 @@ def test_bad_input_creates_nothing(args, needle, capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []  # neither ./frugal-out/bench nor --out
+
+
+def _results():
+    row = {
+        "name": "baseline",
+        "status": "ok",
+        "accuracy": 0.95,
+        "ratios": {"accuracy_delta_pt": 0.0, "train_energy": 1.0},
+        "train_energy_j": 4.5,
+        "infer_energy_j_per_1k": 0.01,
+        "latency_ms": {"batch_256": 0.2},
+        "params_nonzero": 4675,
+        "size_bytes": 21397,
+        "macs": 4544,
+        "energy_method": "cpu-model+ram-model",
+    }
+    long_name = "a-technique-with-a-long-registered-name-x"
+    return {
+        "config": {
+            "repeats": 1,
+            "latency_batch": 256,
+            "duration_s": 1.0,
+            "energy_method": "cpu-model",
+            "region": "FR",
+            "intensity_g_per_kwh": 44.18,
+            "pue": 1.0,
+        },
+        "tasks": {
+            "iris-mlp": {
+                "task": {"model": "mlp", "n_test": 38},
+                "baseline": row,
+                "techniques": {
+                    long_name: {
+                        **row,
+                        "name": long_name,
+                        "status": "failed",
+                        "reason": "TechniqueError: [red]boom[/red]",
+                    }
+                },
+            }
+        },
+    }
+
+
+@pytest.mark.parametrize("fmt", ["table", "tsv", "json"])
+def test_summary_formats_piped_in_full(fmt, monkeypatch, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    import frugalml.bench
+    from frugalml.cli.main import cli
+
+    monkeypatch.setattr(frugalml.bench, "run_bench", lambda *a, **k: _results())
+    res = CliRunner().invoke(cli, ["bench", "--out", str(tmp_path), "--format", fmt])
+    assert res.exit_code == 0, res.output
+    name = "a-technique-with-a-long-registered-name-x"
+    if fmt == "json":
+        data = json.loads(res.stdout)
+        assert name in data["tasks"]["iris-mlp"]["techniques"]
+    elif fmt == "tsv":
+        lines = res.stdout.splitlines()
+        assert lines[0].startswith("task\trow\tstatus") and len(lines) == 3
+        assert lines[2].split("\t")[1] == name
+    else:
+        assert name in res.stdout and "[red]boom[/red]" in res.stdout  # whole, literal
+        assert "…" not in res.stdout

@@ -74,8 +74,9 @@ def test_formats_tsv_json_and_the_json_alias(db):
     run_id = json.loads(as_json.splitlines()[0])["id"]
     fields = dict(
         line.split("\t", 1)
-        for line in runner.invoke(cli, ["show", run_id, "--db", db, "--format", "tsv"])
-        .output.splitlines()[1:]
+        for line in runner.invoke(
+            cli, ["show", run_id, "--db", db, "--format", "tsv"]
+        ).output.splitlines()[1:]
     )
     assert fields["id"] == run_id and "energy_j.cpu" in fields and "co2e_g" in fields
     shown = json.loads(runner.invoke(cli, ["show", run_id, "--db", db, "--format", "json"]).output)

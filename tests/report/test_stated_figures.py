@@ -92,7 +92,9 @@ def test_mixed_regions_and_pues_are_listed_never_n_a(store):
     )
     statement = report.statement
     assert "n/a" not in statement and "n/a" not in card.yaml
-    assert "France (FR; 58 % of the energy; 44.2 gCO2e/kWh), DE (DE; 42 %; 344 gCO2e/kWh)" in statement
+    assert (
+        "France (FR; 58 % of the energy; 44.2 gCO2e/kWh), DE (DE; 42 %; 344 gCO2e/kWh)" in statement
+    )
     assert "PUE) of 1.00 (58 %), 1.15 (42 %)" in statement
     # the stated mean is the CO2e over the facility energy
     s = report.summary

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from frugalml._fmt import safe
 from frugalml.cli._common import (
     console,
     db_option,
@@ -110,8 +111,8 @@ def bench(
     how = output_format(out_format, as_json)
     out = console()
     if list_only:
-        out.print("tasks: " + ", ".join(all_tasks()))
-        out.print("techniques: " + ", ".join(available_techniques()))
+        out.print(Text(safe("tasks: " + ", ".join(all_tasks()))))
+        out.print(Text(safe("techniques: " + ", ".join(available_techniques()))))
         return
     pue_value: Any = pue
     if pue is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from frugalml.cli._common import console, db_option, writable_folder
+from frugalml.cli._common import cell, console, db_option, writable_folder
 
 
 @click.command()
@@ -49,4 +49,4 @@ def demo(ctx: click.Context, out_dir: str, region: str | None, seed: int, db: st
         db=db,
     )
     report = write_report(Path(out_dir) / "report.html", "html", bench=str(bench_dir), store=db)
-    console().print(f"report: {report.resolve()}  (open it in a browser; it works offline)")
+    console().print(cell(f"report: {report.resolve()}  (open it in a browser; it works offline)"))

@@ -8,6 +8,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from frugalml._fmt import safe
+
 if TYPE_CHECKING:
     from frugalml.profiler.result import Profile
 
@@ -107,9 +109,9 @@ def _modules(p: Profile, depth: int) -> Table:
     for name in p.modules(depth):
         level = name.count(".")
         label = name.rsplit(".", 1)[-1] if level else name
-        table.add_row(
-            "  " * level + label,
-            p.module_types.get(name, ""),
+        table.add_row(  # user module and class names: literal text, never Rich markup
+            Text(safe("  " * level + label)),
+            Text(safe(p.module_types.get(name, ""))),
             human_count(p.by_module[name]),
             human_count(p.by_module_flops[name]),
             _percent(p.by_module_flops[name], p.flops),
@@ -129,7 +131,7 @@ def _operators(p: Profile) -> Table:
             zero.append(name.removeprefix("aten."))
             continue
         table.add_row(
-            name,
+            Text(safe(name)),
             str(p.by_operator_calls[name]),
             human_count(p.by_operator_macs[name]),
             human_count(flops),

@@ -46,6 +46,4 @@ def report_dict(report: Report) -> dict[str, Any]:
 
 def render_json(report: Report, indent: int | None = 2) -> str:
     """The report as a JSON string."""
-    return (
-        json.dumps(report_dict(report), indent=indent, allow_nan=False) + "\n"
-    )
+    return json.dumps(report_dict(report), indent=indent, allow_nan=False) + "\n"
