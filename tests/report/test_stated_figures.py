@@ -35,7 +35,7 @@ def series_run(tmp_path):
         interval_s=0.05,
         out_dir=tmp_path / "out",
         handle_signals=False,
-    ) as run:
+    ):
         pass
     return url, json.loads((tmp_path / "out" / "run.json").read_text())
 
@@ -66,7 +66,7 @@ def test_console_formula_multiplies_out_to_its_result(series_run):
 
 
 def test_report_and_paper_statement_state_the_series(series_run):
-    url, data = series_run
+    url, _ = series_run
     report = build_report(store=url)
     s = report.summary
     assert s.intensity_g_per_kwh == pytest.approx(1000.0)
