@@ -52,7 +52,9 @@ def regions(query: str | None, kind: str | None, out_format: str | None, as_json
 def _print_table(found: list[Region]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{len(found)} region(s), grid intensity in gCO2e/kWh")
+    table = Table(
+        title=f"{len(found)} region(s), grid intensity in gCO2e/kWh", title_justify="left"
+    )
     table.add_column("code", no_wrap=True, style="bold")
     table.add_column("name")
     table.add_column("kind")
