@@ -184,3 +184,26 @@ def test_out_of_range_and_empty_values_are_one_line_exit_2(args, needle, tmp_pat
 def test_a_page_past_the_end_says_so(db):
     out = CliRunner().invoke(cli, ["runs", "--db", db, "--page", "1000000000"]).output
     assert "No runs on page 1,000,000,000 (5 runs)" in out
+
+
+def test_name_filter_on_postgresql(postgres_url):
+    """The same filter and count in SQL on PostgreSQL (LIKE is case-sensitive there)."""
+    import uuid
+
+    from frugalml.store import Store
+
+    store = Store(postgres_url)
+    tag = uuid.uuid4().hex[:8]
+    for i, name in enumerate([f"{tag}-Train-a", f"{tag}-train-b", f"{tag}-eval_1%"]):
+        store.create_run({"id": f"{tag}{i}", "name": name, "started_at": 1.0 + i})
+    try:
+        assert store.count_runs(name_like=f"{tag}-TRAIN") == 2
+        assert [r.name for r in store.list_runs(name_like=f"{tag}-t*-?")] == [
+            f"{tag}-train-b",
+            f"{tag}-Train-a",
+        ]
+        assert store.count_runs(name_like="eval_1%") >= 1  # _ and % are literal
+        assert store.count_runs(name_like=f"{tag}-eval-1") == 0
+        assert store.count_runs(name_like=f"{tag}", status="finished") == 0
+    finally:
+        store.close()
