@@ -20,15 +20,17 @@ def run_main(args):
     return exc.value.code
 
 
-@pytest.fixture
-def db(tmp_path):
-    url = f"sqlite:///{tmp_path / 'reg.db'}"
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    # sampled every 0.1 s: slow enough that a loaded machine does not turn every interval
+    # into a gap (more than twice the interval), which would leave no power timeline to draw
+    url = f"sqlite:///{tmp_path_factory.mktemp('report-cli') / 'reg.db'}"
     for name, watts in ((XSS, 30.0), ("second", 10.0)):
         sensors = [ConstantPowerSensor(watts, "cpu"), ConstantPowerSensor(2.0, "dram")]
         with Tracker(
-            name, sensors=sensors, db=url, region="FR", interval_s=0.03, handle_signals=False
+            name, sensors=sensors, db=url, region="FR", interval_s=0.1, handle_signals=False
         ) as run:
-            time.sleep(0.12)
+            time.sleep(0.35)
             run.log_metric("accuracy", 0.9 if watts > 20 else 0.8)
     return url
 
