@@ -9,7 +9,7 @@ import difflib
 import inspect
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Self
 
 from frugalml.errors import InputError, UnknownNameError
 
@@ -64,7 +64,9 @@ def unknown_name(
 ) -> UnknownNameError:
     """Build the error for an unknown name, suggesting the closest known ones."""
     names = sorted(known)
-    close = difflib.get_close_matches(value, names, n=3, cutoff=0.5)
+    close = (
+        difflib.get_close_matches(value, names, n=3, cutoff=0.5) if isinstance(value, str) else []
+    )
     msg = f"Unknown {kind} {value!r}."
     if close:
         msg += f" Did you mean {', '.join(map(repr, close))}?"
@@ -99,7 +101,7 @@ class ParamsMixin:
         """Return the constructor parameters, enough to rebuild an equal object."""
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params: Any) -> ParamsMixin:
+    def set_params(self, **params: Any) -> Self:
         """Set constructor parameters; unknown names raise :class:`InputError`."""
         valid = set(self._param_names())
         for key, value in params.items():

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from frugalml.bench import ROW_KEYS, load_results, run_bench
-from frugalml.bench import harness as harness_mod
+from frugalml.bench import ROW_KEYS, BenchConfig, load_results, run_bench
 from frugalml.errors import InputError, TechniqueError
+from frugalml.reduce import registry
 from frugalml.reduce.base import Technique
 
 
@@ -15,6 +15,7 @@ class Explodes(Technique):
 
     name = "explodes"
     kind = "compress"
+    purpose = ("size",)
 
     def __init__(self, when: str = "always") -> None:
         self.when = when
@@ -25,10 +26,7 @@ class Explodes(Technique):
 
 @pytest.fixture
 def with_failing_technique(monkeypatch):
-    original = harness_mod.available_techniques
-    monkeypatch.setattr(
-        harness_mod, "available_techniques", lambda: {**original(), "explodes": Explodes}
-    )
+    monkeypatch.setitem(registry.REGISTRY, "explodes", Explodes)
 
 
 @pytest.mark.slow
@@ -36,12 +34,14 @@ def test_tiny_bench_writes_every_key_for_every_row(tmp_path, with_failing_techni
     out = tmp_path / "bench"
     db = f"sqlite:///{tmp_path / 'r.db'}"
     results = run_bench(
-        ["iris-mlp"],
-        ["int8-dynamic", "explodes"],
-        out_dir=out,
-        db=db,
-        region="FR",
-        technique_params={"int8-dynamic": {}},
+        BenchConfig(
+            tasks=["iris-mlp"],
+            techniques=["int8-dynamic", "explodes"],
+            out_dir=out,
+            db=db,
+            region="FR",
+            technique_params={"int8-dynamic": {}},
+        )
     )
     on_disk = load_results(out)
     assert on_disk == json.loads(json.dumps(results))
@@ -75,16 +75,26 @@ def test_tiny_bench_writes_every_key_for_every_row(tmp_path, with_failing_techni
 
 def test_unknown_names_list_valid_ones():
     with pytest.raises(InputError, match="digits-mlp"):
-        run_bench(["nope"], [], db=False)
+        run_bench(BenchConfig(tasks=["nope"], techniques=[], db=False))
     with pytest.raises(InputError, match="magnitude-prune"):
-        run_bench(["iris-mlp"], ["magnitude-prun"], db=False)
+        run_bench(BenchConfig(tasks=["iris-mlp"], techniques=["magnitude-prun"], db=False))
 
 
-def test_bad_repeats_and_suite():
-    with pytest.raises(InputError, match="repeats"):
-        run_bench(["iris-mlp"], [], repeats=0, db=False)
-    with pytest.raises(InputError, match="suite"):
-        run_bench(["iris-mlp"], [], suite="huge", db=False)
+@pytest.mark.parametrize(
+    ("field", "value"), [("repeats", 0), ("suite", "huge"), ("seed", -1), ("threads", 0)]
+)
+def test_bad_config_values_name_the_field(field, value):
+    with pytest.raises(InputError, match=field):
+        BenchConfig(tasks=["iris-mlp"], techniques=[], db=False, **{field: value}).plan()
+
+
+def test_the_plan_runs_each_technique_where_it_applies():
+    plan = BenchConfig(tasks=["iris-mlp", "digits-cnn"]).plan()
+    assert "early-stop-energy" in plan.techniques["iris-mlp"]
+    assert "early-stop-energy" not in plan.techniques["digits-cnn"]
+    assert "early-exit" in plan.techniques["digits-cnn"]
+    named = BenchConfig(tasks=["iris-mlp"], techniques=["early-exit"]).plan()
+    assert named.techniques == {"iris-mlp": ["early-exit"]}  # named: run anyway
 
 
 def test_load_results_errors(tmp_path):

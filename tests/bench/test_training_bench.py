@@ -5,11 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from frugalml.bench import ROW_KEYS, run_bench
-from frugalml.bench.harness import applies
+from frugalml.bench import ROW_KEYS, BenchConfig, run_bench
 from frugalml.bench.tasks import Task, all_tasks, get_task
 from frugalml.bench.tasks_extra import EXTRA_TASKS, zipf_data
-from frugalml.reduce.training import TRAINING_REGISTRY
+from frugalml.reduce import REGISTRY
 from frugalml.reduce.transfer import TransferData
 
 
@@ -39,13 +38,20 @@ def test_digits_pair_shares_the_source_normalisation():
     assert target.describe()["source"] == "digits-0to4-mlp"
 
 
-def test_default_applicability_of_each_technique():
+def test_default_applicability_is_derived_from_the_declarations():
+    """Where each technique runs by default, from its needs and purpose and the task's role,
+    purposes and model: the map the hand-written applies_to methods used to give."""
     tasks = all_tasks()
     runs_on = {
-        name: sorted(t for t, task in tasks.items() if applies(cls, task))
-        for name, cls in TRAINING_REGISTRY.items()
+        name: sorted(t for t, task in tasks.items() if cls.applies_to(task))
+        for name, cls in REGISTRY.items()
     }
+    plain = ["breast-cancer-mlp", "digits-cnn", "digits-mlp", "iris-mlp"]
     plain_mlp = ["breast-cancer-mlp", "digits-mlp", "iris-mlp"]
+    for name in ("magnitude-prune", "channel-prune", "int8-dynamic", "int8-static", "qat"):
+        assert runs_on[name] == plain
+    for name in ("bf16", "fp16", "weight-cluster", "binary-connect", "distill"):
+        assert runs_on[name] == plain
     assert runs_on["early-stop-energy"] == runs_on["progressive"] == plain_mlp
     assert runs_on["active-learning"] == plain_mlp
     assert runs_on["transfer"] == ["digits-5to9-mlp"]
@@ -126,11 +132,13 @@ def test_every_training_technique_gives_a_complete_row(tiny_tasks, tmp_path):
     rows = {}
     for task, techniques in plan.items():
         results = run_bench(
-            [task],
-            techniques,
-            db=False,
-            out_dir=tmp_path / task,
-            technique_params={"transfer": {"base_epochs": 2}},
+            BenchConfig(
+                tasks=[task],
+                techniques=techniques,
+                db=False,
+                out_dir=tmp_path / task,
+                technique_params={"transfer": {"base_epochs": 2}},
+            )
         )
         entry = results["tasks"][task]
         for name, row in entry["techniques"].items():

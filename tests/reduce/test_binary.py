@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from frugalml.reduce import BinaryConnect
-from frugalml.reduce.binary import _binarize, _glorot_bound
+from frugalml.reduce.binary import _glorot_bound
+from frugalml.reduce.layers import Binarize
 from frugalml.train import evaluate, mlp
 
 
@@ -47,7 +48,7 @@ def test_learns_with_binary_weights(vec_data):
 
 
 def test_straight_through_gradient_and_exact_values():
-    p = _binarize(0.5, stochastic=False)
+    p = Binarize(0.5, stochastic=False)
     w = torch.tensor([-0.3, 0.0, 0.2, 0.7], requires_grad=True)
     out = p(w)
     assert out.tolist() == [-0.5, 0.5, 0.5, 0.5]
@@ -57,7 +58,7 @@ def test_straight_through_gradient_and_exact_values():
 
 def test_stochastic_rounding_follows_hard_sigmoid():
     torch.manual_seed(0)
-    p = _binarize(1.0, stochastic=True).train()
+    p = Binarize(1.0, stochastic=True).train()
     w = torch.full((20000,), 0.5)  # P(+1) = (0.5 + 1) / 2 = 0.75
     out = p(w)
     assert set(out.unique().tolist()) == {-1.0, 1.0}

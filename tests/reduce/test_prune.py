@@ -110,5 +110,5 @@ def test_channel_prune_reports_torch_pruning_failure(vec_data, trained_mlp, monk
 
 def test_no_prunable_layer_is_technique_error(vec_data):
     model = torch.nn.Sequential(torch.nn.Flatten())
-    with pytest.raises(TechniqueError, match="no Linear or Conv"):
+    with pytest.raises(TechniqueError, match="magnitude-prune needs Linear or Conv layers"):
         MagnitudePrune().apply(model, vec_data)

@@ -3,7 +3,7 @@ import warnings
 import pytest
 import torch
 
-from frugalml.errors import EfficiencyWarning, TechniqueError, UnknownNameError
+from frugalml.errors import EfficiencyWarning, InputError, TechniqueError, UnknownNameError
 from frugalml.reduce import BF16, FP16, QAT, Int8Dynamic, Int8Static
 from frugalml.reduce import quantize as q
 from frugalml.train import DtypeWrapper, fit, predict, small_cnn
@@ -21,6 +21,13 @@ def test_int8_dynamic_makes_linear_weights_qint8(vec_data, trained_mlp):
     assert all(m.weight().dtype == torch.qint8 for m in linears)
     assert t.int8_layers_ == 3 and t.dtype_ == "qint8"
     assert _agreement(out, trained_mlp, vec_data.X_val) >= 0.9
+
+
+def test_int8_dynamic_needs_no_data(vec_data, trained_mlp):
+    out = Int8Dynamic().apply(trained_mlp)  # no data at all (a model already trained)
+    assert _agreement(out, trained_mlp, vec_data.X_val) >= 0.9
+    with pytest.raises(InputError, match="int8-static needs some training inputs"):
+        Int8Static().apply(trained_mlp)
 
 
 class _Recurrent(torch.nn.Module):

@@ -3,7 +3,6 @@ import math
 import pytest
 import torch
 
-from frugalml.bench.tasks import get_task
 from frugalml.errors import InputError
 from frugalml.reduce.active import STRATEGIES, ActiveLearning, informativeness
 from frugalml.train import evaluate, mlp
@@ -104,9 +103,3 @@ def test_bad_parameters(vec_data):
         ActiveLearning(strategy="greedy").apply(vec_data.make_model(), vec_data)
     with pytest.raises(InputError, match="max_labels"):
         ActiveLearning(max_labels=1.5).apply(vec_data.make_model(), vec_data)
-
-
-def test_applies_to_plain_mlp_tasks():
-    assert ActiveLearning.applies_to(get_task("breast-cancer-mlp"))
-    assert not ActiveLearning.applies_to(get_task("digits-cnn"))
-    assert not ActiveLearning.applies_to(get_task("zipf-10k"))

@@ -1,19 +1,18 @@
 import pytest
 import torch
 
-from frugalml.bench.tasks import get_task
 from frugalml.errors import InputError, TechniqueError
 from frugalml.profiler import profile
 from frugalml.reduce import count_params
 from frugalml.reduce.blocks import (
     Depthwise,
     Fire,
-    FireModule,
     WeightSharing,
     depthwise_separable,
     fire_modules,
     share_weights,
 )
+from frugalml.reduce.layers import FireModule
 from frugalml.train import evaluate, mlp, small_cnn
 
 X = torch.randn(2, 1, 8, 8)
@@ -46,7 +45,7 @@ def test_fire_modules_keep_the_width():
 
 def test_weight_sharing_reuses_one_conv_across_depth():
     model = small_cnn(1, 10, (32, 64, 128))
-    shared = share_weights(model, channels=32)
+    shared = share_weights(model, X[:1], channels=32)
     convs = [m for m in shared if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 3 and convs[1] is convs[2]
     norms = [m for m in shared if isinstance(m, torch.nn.BatchNorm2d)]
@@ -57,14 +56,27 @@ def test_weight_sharing_reuses_one_conv_across_depth():
 
 
 def test_weight_sharing_can_add_depth():
-    shared = share_weights(small_cnn(1, 10, (8, 16, 32)), channels=8, repeats=4)
-    convs = [m for m in shared if isinstance(m, torch.nn.Conv2d)]
-    assert len(convs) == 5 and len({id(c) for c in convs[1:]}) == 1
-    assert shared(X).shape == (2, 10)
+    shared = share_weights(small_cnn(1, 10, (8, 16, 32)), X[:1], channels=8, repeats=4)
+    convs = {id(m) for m in shared.modules() if isinstance(m, torch.nn.Conv2d)}
+    assert len(convs) == 2  # the stem and the one shared convolution
+    calls = []
+    shared_conv = shared[3]
+    shared_conv.register_forward_hook(lambda *_: calls.append(1))
+    assert shared(X).shape == (2, 10) and len(calls) == 4
     with pytest.raises(InputError, match="repeats"):
-        share_weights(small_cnn(1, 10, (8, 16, 32)), repeats=1)
-    with pytest.raises(InputError):
-        share_weights(mlp(4, 8, 2))
+        share_weights(small_cnn(1, 10, (8, 16, 32)), X[:1], repeats=1)
+    with pytest.raises(InputError, match="at least 2 Conv2d"):
+        share_weights(mlp(4, 8, 2), torch.zeros(1, 4))
+
+
+def test_weight_sharing_refuses_a_model_it_would_grow(img_data):
+    two_convs = small_cnn(1, 3, (16, 32))  # sharing one 32-channel conv would double it
+    grown = count_params(share_weights(two_convs, X[:1]))
+    with pytest.raises(TechniqueError) as err:
+        WeightSharing(epochs=0).apply(two_convs, img_data)
+    assert f"({count_params(two_convs):,} -> {grown:,})" in str(err.value)
+    assert "would not reduce the stored parameters" in str(err.value)
+    assert grown > 1.9 * count_params(two_convs)
 
 
 @pytest.mark.parametrize(
@@ -92,9 +104,9 @@ def test_depthwise_cuts_macs_and_sharing_cuts_params(img_data):
 
 
 def test_models_without_convs_fail_clearly(vec_data):
-    with pytest.raises(TechniqueError, match="depthwise failed"):
+    with pytest.raises(TechniqueError, match="depthwise needs k x k Conv2d layers"):
         Depthwise().apply(mlp(16, 8, 3), vec_data)
-    with pytest.raises(TechniqueError, match="weight-sharing failed"):
+    with pytest.raises(TechniqueError, match="weight-sharing needs k x k Conv2d layers"):
         WeightSharing().apply(mlp(16, 8, 3), vec_data)
 
 
@@ -103,9 +115,3 @@ def test_bad_parameters(img_data):
         Fire(squeeze_ratio=0).apply(img_data.make_model(), img_data)
     with pytest.raises(InputError, match="channels"):
         WeightSharing(channels=0).apply(img_data.make_model(), img_data)
-
-
-def test_applies_to_cnn_tasks():
-    for cls in (Depthwise, Fire, WeightSharing):
-        assert cls.applies_to(get_task("digits-cnn"))
-        assert not cls.applies_to(get_task("iris-mlp"))

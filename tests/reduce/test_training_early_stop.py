@@ -3,7 +3,6 @@ import dataclasses
 import pytest
 import torch
 
-from frugalml.bench.tasks import get_task
 from frugalml.errors import InputError
 from frugalml.measure.meter import EnergyMeter
 from frugalml.reduce.early_stop import EarlyStopEnergy, EnergyAwareEarlyStopping
@@ -150,12 +149,6 @@ def test_bench_context_draws_the_curve_on_the_monitor_split(vec_data):
     assert t.curve_split_ == "test" and [a for _, a in t.curve_] == [0.5] * 4
     assert len(seen) == 4
     assert t.baseline_energy_ratio_ == pytest.approx(t.energy_j_ / 10.0)
-
-
-def test_applies_to_plain_mlp_tasks_only():
-    assert EarlyStopEnergy.applies_to(get_task("iris-mlp"))
-    assert not EarlyStopEnergy.applies_to(get_task("digits-cnn"))
-    assert not EarlyStopEnergy.applies_to(get_task("zipf-10k"))
 
 
 def test_bad_technique_parameters(vec_data):

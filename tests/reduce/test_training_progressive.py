@@ -3,28 +3,31 @@ import dataclasses
 import pytest
 import torch
 
-from frugalml.bench.tasks import get_task
 from frugalml.errors import InputError, TechniqueError
-from frugalml.reduce.progressive import Progressive, _identity_init, mlp_blocks
+from frugalml.reduce._structure import cut_stages
+from frugalml.reduce.progressive import Progressive, _identity_init
 from frugalml.train import evaluate, mlp, small_cnn
 
 
 def test_blocks_and_classifier_of_an_mlp():
     model = mlp(4, 8, 3, depth=3, batchnorm=True)
-    blocks, head = mlp_blocks(model)
+    *blocks, head = cut_stages(model)
     assert len(blocks) == 3 and all(len(b) == 3 for b in blocks)  # Linear, BN, ReLU
-    assert head is model[-1]
+    assert head[0] is model[-1]
 
 
 @pytest.mark.parametrize("model", [small_cnn(), mlp(4, 8, 3, depth=0), torch.nn.Linear(3, 2)])
-def test_models_it_cannot_split(model):
-    with pytest.raises(InputError):
-        mlp_blocks(model)
+def test_models_it_cannot_grow_say_what_they_need(model, vec_data):
+    with pytest.raises(TechniqueError) as err:
+        Progressive().apply(model, vec_data)
+    msg = str(err.value)
+    assert msg.startswith("progressive needs at least 2 stages in the model")
+    assert "stages=[" in msg and "\n" not in msg
 
 
 def test_identity_block_keeps_the_function():
     torch.manual_seed(0)
-    blocks, head = mlp_blocks(mlp(5, 8, 3, depth=2))
+    *blocks, head = cut_stages(mlp(5, 8, 3, depth=2))
     x = torch.randn(7, 5)
     before = torch.nn.Sequential(blocks[0], head)(x)
     _identity_init(blocks[1])
@@ -36,7 +39,7 @@ def test_grown_network_has_the_stated_depth_and_learns(vec_data):
     t = Progressive(epochs_per_stage=3)
     model = t.apply(vec_data.make_model(), vec_data)
     assert t.depth_ == 2 and t.stages_ == 2 and t.epochs_run_ == 6
-    assert len(mlp_blocks(model)[0]) == 2  # the returned network has every block
+    assert len(cut_stages(model)) == 3  # the returned network has every block and the head
     shapes = [tuple(p.shape) for p in model.parameters()]
     assert shapes == [tuple(p.shape) for p in vec_data.make_model().parameters()]
     assert all(p.requires_grad for p in model.parameters())
@@ -96,7 +99,7 @@ def test_bad_parameters(vec_data):
         Progressive(epochs_per_stage=[1, 2, 3]).apply(vec_data.make_model(), vec_data)
     with pytest.raises(InputError, match="init"):
         Progressive(init="zeros").apply(vec_data.make_model(), vec_data)
-    with pytest.raises(TechniqueError, match="progressive failed"):
+    with pytest.raises(TechniqueError, match="progressive needs at least 2 stages"):
         Progressive().apply(small_cnn(1, 3), vec_data)
 
 
@@ -109,9 +112,3 @@ def test_bench_baseline_gives_energy_to_reach_it(vec_data):
     t.apply(vec_data.make_model(), vec_data)
     assert t.curve_split_ == "test"
     assert t.energy_to_baseline_accuracy_j_ == t.curve_[0][0]
-
-
-def test_applies_to_plain_mlp_tasks():
-    assert Progressive.applies_to(get_task("digits-mlp"))
-    assert not Progressive.applies_to(get_task("digits-cnn"))
-    assert not Progressive.applies_to(get_task("digits-5to9-mlp"))

@@ -176,7 +176,13 @@ def test_real_bench_report_in_chromium(tmp_path):
     pytest.importorskip("sklearn")
     url = f"sqlite:///{tmp_path / 'reg.db'}"
     bench.run_bench(
-        tasks=["iris-mlp"], techniques=["int8-dynamic"], repeats=1, out_dir=tmp_path / "out", db=url
+        bench.BenchConfig(
+            tasks=["iris-mlp"],
+            techniques=["int8-dynamic"],
+            repeats=1,
+            out_dir=tmp_path / "out",
+            db=url,
+        )
     )
     report = build_report(bench=tmp_path / "out", store=url)
     assert report.runs_total >= 2 and report.timelines and report.bench is not None

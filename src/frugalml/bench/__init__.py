@@ -1,6 +1,6 @@
 """The bench: what each technique saves, measured on bundled data (``frugal bench``)."""
 
-from frugalml.bench.harness import SUITES, available_techniques, run_bench
+from frugalml.bench.harness import SUITES, BenchConfig, available_techniques, run_bench
 from frugalml.bench.results import ROW_KEYS, SCHEMA, load_results
 from frugalml.bench.tasks import TASKS, Task, all_tasks, get_task
 
@@ -9,6 +9,7 @@ __all__ = [
     "SCHEMA",
     "SUITES",
     "TASKS",
+    "BenchConfig",
     "Task",
     "all_tasks",
     "available_techniques",

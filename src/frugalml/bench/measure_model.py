@@ -2,7 +2,8 @@
 size and operation counts.
 
 Latency is the median of timed forward passes after warm-up (batch 1 and a stated larger
-batch). Inference energy per 1,000 samples is measured with the tracker over repeated passes
+batch), each on the next window of the test split, so that a model whose cost depends on the
+input (early exits) is timed on a spread of samples. Inference energy per 1,000 samples is measured with the tracker over repeated passes
 on the test split at the larger batch, for at least ``min_seconds`` so that the start and stop
 readings bracket a meaningful amount of work.
 """
@@ -59,16 +60,21 @@ def latency_ms(
     max_runs: int = 200,
     warmup: int = 3,
 ) -> float:
-    """Median wall time (ms) of one forward pass on ``batch`` samples, under no_grad."""
+    """Median wall time (ms) of one forward pass on ``batch`` samples, in inference mode, each
+    pass on the next window of ``X``."""
     torch = require("torch", "bench latency")
     reps = -(-batch // len(X))
-    xb = X.repeat(reps, *[1] * (X.dim() - 1))[:batch] if batch > len(X) else X[:batch]
+    if batch > len(X):
+        windows = [X.repeat(reps, *[1] * (X.dim() - 1))[:batch]]
+    else:
+        windows = [X[i : i + batch] for i in range(0, len(X) - batch + 1, batch)]
     times: list[float] = []
     with torch.inference_mode():
         for _ in range(warmup):
-            model(xb)
+            model(windows[0])
         start = time.perf_counter()
         while len(times) < max_runs and (len(times) < 5 or time.perf_counter() - start < budget_s):
+            xb = windows[len(times) % len(windows)]
             t = time.perf_counter()
             model(xb)
             times.append(time.perf_counter() - t)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from frugalml._lazy import require
 from frugalml._params import unknown_name
+from frugalml.reduce.needs import PURPOSES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,7 +50,13 @@ class Task:
         input_shape: shape of one sample as the model takes it (e.g. ``(64,)``, ``(1, 8, 8)``).
         epochs, batch_size, lr, optimizer: the baseline recipe.
         split_seed: seed of the fixed train/val/test split.
-        kind: ``"mlp"`` or ``"cnn"`` (which techniques apply by default).
+        kind: ``"mlp"`` or ``"cnn"``: the baseline's family, in words.
+        purposes: what the task is meant to show (:data:`frugalml.reduce.needs.PURPOSES`):
+            a technique runs on it by default when it is for one of them
+            (``Technique.applies_to``).
+        extra: ``role`` (``"many-class"``, ``"transfer-source"``, ``"transfer-target"``:
+            special tasks run only the techniques made for them) and per-technique
+            ``technique_params``.
     """
 
     name: str
@@ -64,6 +71,7 @@ class Task:
     optimizer: str = "adam"
     split_seed: int = 0
     kind: str = "mlp"
+    purposes: tuple[str, ...] = PURPOSES
     extra: dict[str, Any] = field(default_factory=dict)
 
     def split(self) -> Split:
@@ -175,6 +183,9 @@ TASKS: dict[str, Task] = {
             (1, 8, 8),
             epochs=15,
             kind="cnn",
+            # the CNN shows what cuts inference and size; the training-side techniques are
+            # compared on the MLP tasks, whose training is cheaper
+            purposes=("inference-energy", "size"),
             # chosen on the validation split (docs/reduce.md, docs/training.md): the smaller
             # networks these techniques produce need a higher learning rate
             extra={

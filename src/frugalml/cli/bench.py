@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +17,9 @@ from frugalml.cli._common import (
     print_tsv,
     writable_folder,
 )
+
+if TYPE_CHECKING:
+    from frugalml.bench import BenchConfig
 
 
 def _split_names(
@@ -95,6 +98,44 @@ def bench(
     db: str | None,
 ) -> None:
     """Train each task's baseline and every technique under the tracker; write DIR/results.json."""
+    from rich.text import Text
+
+    from frugalml.bench import BenchConfig, all_tasks, available_techniques
+
+    how = output_format(out_format, as_json)
+    if list_only:
+        out = console()
+        out.print(Text(safe("tasks: " + ", ".join(all_tasks()))))
+        out.print(Text(safe("techniques: " + ", ".join(available_techniques()))))
+        return
+    config = BenchConfig(
+        suite=suite,
+        tasks=tasks,
+        techniques=techniques,
+        repeats=repeats,
+        seed=seed,
+        out_dir=out_dir,
+        db=db,
+        region=region,
+        pue=_pue(pue),
+        threads=threads,
+    )
+    run_and_print(config, how)
+
+
+def _pue(value: str | None) -> Any:
+    """A number when it reads as one; names such as 'datacenter' pass through."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def run_and_print(config: BenchConfig, how: str = "table") -> dict[str, Any]:
+    """Run the bench with a progress bar (on stderr), print its results as ``how`` says
+    (``table``, ``tsv`` or ``json`` on stdout) and where they were written."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -105,21 +146,9 @@ def bench(
     )
     from rich.text import Text
 
-    from frugalml.bench import all_tasks, available_techniques, run_bench
+    from frugalml.bench import run_bench
     from frugalml.bench.render import TSV_COLUMNS, task_table, tsv_rows
 
-    how = output_format(out_format, as_json)
-    out = console()
-    if list_only:
-        out.print(Text(safe("tasks: " + ", ".join(all_tasks()))))
-        out.print(Text(safe("techniques: " + ", ".join(available_techniques()))))
-        return
-    pue_value: Any = pue
-    if pue is not None:
-        try:
-            pue_value = float(pue)
-        except ValueError:
-            pass
     columns = (
         TextColumn("[progress.description]{task.description:<40}"),
         BarColumn(),
@@ -130,30 +159,20 @@ def bench(
     )
     # progress on stderr: stdout carries only the results (a table, TSV or JSON)
     with Progress(*columns, console=console(stderr=True), transient=False) as progress:
-        results = run_bench(
-            tasks,
-            techniques,
-            suite=suite,
-            repeats=repeats,
-            seed=seed,
-            out_dir=out_dir,
-            db=db,
-            region=region,
-            pue=pue_value,
-            progress=progress,
-            threads=threads,
-        )
+        results = run_bench(config, progress=progress)
     cfg = results["config"]
     where = (
-        f"results: {Path(out_dir) / 'results.json'} · {cfg['duration_s']:.0f} s · energy method "
-        f"{cfg['energy_method']} · region {cfg['region']} ({cfg['intensity_g_per_kwh']:g} g/kWh, "
-        f"PUE {cfg['pue']:g})"
+        f"results: {Path(str(config.out_dir)) / 'results.json'} · {cfg['duration_s']:.0f} s · "
+        f"energy method {cfg['energy_method']} · region {cfg['region']} "
+        f"({cfg['intensity_g_per_kwh']:g} g/kWh, PUE {cfg['pue']:g})"
     )
     if how == "json":
         click.echo(json.dumps(results, indent=2, default=str))
     elif how == "tsv":
         print_tsv(TSV_COLUMNS, tsv_rows(results))
     else:
+        out = console()
         for name, task in results["tasks"].items():
             out.print(task_table(name, task, results["config"]))
     console(stderr=how != "table").print(Text(where))
+    return results

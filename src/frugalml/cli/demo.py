@@ -27,26 +27,13 @@ from frugalml.cli._common import cell, console, db_option, writable_folder
 @click.option("--region", "-r", default=None, help="Grid region for CO2e (see `frugal regions`).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @db_option
-@click.pass_context
-def demo(ctx: click.Context, out_dir: str, region: str | None, seed: int, db: str | None) -> None:
+def demo(out_dir: str, region: str | None, seed: int, db: str | None) -> None:
     """Run the quick bench, print what each technique saved, and write its report."""
-    from frugalml.cli.bench import bench
+    from frugalml.bench import BenchConfig
+    from frugalml.cli.bench import run_and_print
     from frugalml.report import write_report
 
     bench_dir = Path(out_dir) / "bench"
-    ctx.invoke(
-        bench,
-        suite="quick",
-        tasks=None,
-        techniques=None,
-        repeats=None,
-        seed=seed,
-        out_dir=str(bench_dir),
-        region=region,
-        pue=None,
-        threads=1,
-        list_only=False,
-        db=db,
-    )
+    run_and_print(BenchConfig(suite="quick", seed=seed, out_dir=bench_dir, db=db, region=region))
     report = write_report(Path(out_dir) / "report.html", "html", bench=str(bench_dir), store=db)
     console().print(cell(f"report: {report.resolve()}  (open it in a browser; it works offline)"))

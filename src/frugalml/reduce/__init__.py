@@ -3,24 +3,24 @@
 Each technique is a configurable object (estimator convention, see
 :mod:`frugalml.reduce.base`): ``get_technique("magnitude-prune", target_sparsity=0.9)
 .apply(model, data)`` returns the reduced model and sets learned ``*_`` state;
-``report()`` gives the measured facts for a results row.
+``report()`` gives the measured facts for a results row. What each one needs and what it
+is for are declared on its class (:mod:`frugalml.reduce.needs`).
 
-``REGISTRY`` maps each kebab-case name to its class, written out here (no import-time
-registration). Importing this package does not import torch.
+One registry (:mod:`frugalml.reduce.registry`) holds the 20 built-in techniques
+(``REGISTRY``) and finds those other packages install under the ``frugalml.techniques``
+entry-point group (:func:`available_techniques`). Importing this package does not import
+torch.
 
 Example:
     >>> from frugalml.reduce import REGISTRY, get_technique
-    >>> sorted(REGISTRY)[:3]
-    ['bf16', 'binary-connect', 'channel-prune']
+    >>> len(REGISTRY), sorted(REGISTRY)[:3]
+    (20, ['active-learning', 'adaptive-softmax', 'bf16'])
     >>> get_technique("weight-cluster", n_clusters=16)
     WeightCluster(n_clusters=16, init='linear', fine_tune_epochs=2, lr=None)
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from frugalml._params import unknown_name
 from frugalml.reduce.base import (
     KINDS,
     Technique,
@@ -32,6 +32,7 @@ from frugalml.reduce.base import (
 from frugalml.reduce.binary import BinaryConnect
 from frugalml.reduce.cluster import WeightCluster
 from frugalml.reduce.distill import Distill
+from frugalml.reduce.needs import DATA, MODEL_PARTS, PURPOSES, TARGETS, Needs
 from frugalml.reduce.prune import ChannelPrune, MagnitudePrune
 from frugalml.reduce.quantize import (
     BACKENDS,
@@ -43,60 +44,40 @@ from frugalml.reduce.quantize import (
     QuantBackend,
     TorchAOEagerBackend,
 )
+from frugalml.reduce.registry import (
+    ENTRY_POINT_GROUP,
+    REGISTRY,
+    available_techniques,
+    get_technique,
+)
 
 __all__ = [
     "BACKENDS",
     "BF16",
+    "DATA",
+    "ENTRY_POINT_GROUP",
     "FP16",
     "KINDS",
+    "MODEL_PARTS",
+    "PURPOSES",
     "QAT",
     "REGISTRY",
+    "TARGETS",
     "BinaryConnect",
     "ChannelPrune",
     "Distill",
     "Int8Dynamic",
     "Int8Static",
     "MagnitudePrune",
+    "Needs",
     "QuantBackend",
     "Technique",
     "TorchAOEagerBackend",
     "WeightCluster",
+    "available_techniques",
     "count_nonzero",
     "count_params",
     "get_technique",
     "state_dict_bytes",
     "weight_layers",
 ]
-
-REGISTRY: dict[str, type[Technique]] = {
-    cls.name: cls
-    for cls in (
-        MagnitudePrune,
-        ChannelPrune,
-        Int8Dynamic,
-        Int8Static,
-        QAT,
-        BF16,
-        FP16,
-        WeightCluster,
-        BinaryConnect,
-        Distill,
-    )
-}
-
-
-def get_technique(name: str, **params: Any) -> Technique:
-    """Build the technique registered as ``name`` with ``params``.
-
-    Raises:
-        UnknownNameError: ``name`` is not registered; the message lists the valid names.
-        InputError: a parameter name is not one the technique takes.
-    """
-    cls = REGISTRY.get(name)
-    if cls is None:
-        raise unknown_name(
-            "technique", name, REGISTRY, hint="See frugalml.reduce.REGISTRY for the list."
-        )
-    technique = cls()
-    technique.set_params(**params)
-    return technique

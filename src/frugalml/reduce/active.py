@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
+from frugalml.errors import InputError
 from frugalml.measure.meter import EnergyMeter
-from frugalml.reduce.base import Technique, is_plain_mlp_task
+from frugalml.reduce.base import Needs
 from frugalml.reduce.early_stop import BenchMonitored
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def _fraction(owner: str, name: str, value: Any) -> None:
     check_number(owner, name, value, low=0, low_open=True, high=1)
 
 
-class ActiveLearning(BenchMonitored, Technique):
+class ActiveLearning(BenchMonitored):
     """Train on labels chosen round by round from the training pool (kind ``"train"``).
 
     Args:
@@ -98,8 +99,11 @@ class ActiveLearning(BenchMonitored, Technique):
         warm_start: continue from the previous round's weights (else restart each round
             from the initial weights).
         target_val_accuracy: stop once the validation accuracy reaches it; None runs
-            until the budget is spent.
+            until the budget is spent (needs a validation split).
         lr: learning rate; None takes the recipe's.
+
+    Streamed data (``TrainData.from_loader``) needs a map-style ``Dataset`` (indexable):
+    the labelled samples are a ``Subset`` of it.
 
     Learned state:
         labels_used_, pool_size_, label_fraction_, rounds_ (labelling rounds after the
@@ -120,6 +124,8 @@ class ActiveLearning(BenchMonitored, Technique):
 
     name: ClassVar[str] = "active-learning"
     kind: ClassVar[str] = "train"
+    needs: ClassVar[Needs] = Needs(model=())
+    purpose: ClassVar[tuple[str, ...]] = ("labels", "training-energy")
     paper: ClassVar[str] = (
         "Joshi et al. 2009, Multi-class active learning for image classification; "
         "Freytag et al. 2014, Selecting influential examples (expected model change)"
@@ -145,14 +151,14 @@ class ActiveLearning(BenchMonitored, Technique):
         self.target_val_accuracy = target_val_accuracy
         self.lr = lr
 
-    @classmethod
-    def applies_to(cls, task: Any) -> bool:
-        """The plain MLP tasks."""
-        return is_plain_mlp_task(task)
-
     def _check_params(self) -> None:
         owner = type(self).__name__
         check_choice(owner, "strategy", self.strategy, STRATEGIES)
+        if not isinstance(self.warm_start, bool):
+            raise InputError(
+                f"The 'warm_start' parameter of {owner} must be a bool. "
+                f"Got {self.warm_start!r} instead."
+            )
         _fraction(owner, "initial_labels", self.initial_labels)
         _fraction(owner, "labels_per_round", self.labels_per_round)
         _fraction(owner, "max_labels", self.max_labels)
@@ -164,12 +170,16 @@ class ActiveLearning(BenchMonitored, Technique):
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         torch = require("torch", "active learning")
         import copy
-        import dataclasses
         import math
 
-        from frugalml.train.loop import evaluate
+        from frugalml.train.loop import score
 
-        n = len(data.y_train)
+        if self.target_val_accuracy is not None and not data.has("val"):
+            raise InputError(
+                "active-learning with target_val_accuracy stops on the validation split: pass "
+                "val= to TrainData.from_loader."
+            )
+        n = data.n_samples("train")
         budget = max(1, math.floor(self.max_labels * n))
         n_initial = min(budget, max(1, round(self.initial_labels * n)))
         per_round = max(1, round(self.labels_per_round * n))
@@ -182,16 +192,13 @@ class ActiveLearning(BenchMonitored, Technique):
         labelled = torch.zeros(n, dtype=torch.bool)
         labelled[torch.randperm(n, generator=generator)[:n_initial]] = True
         initial_state = copy.deepcopy(model.state_dict())
-        self._val = (data.X_val, data.y_val)
+        self._data = data
         self.epochs_run_ = 0
         self.rounds_ = 0
         meter = EnergyMeter(name="active-learning").start()
         try:
             while True:
-                idx = labelled.nonzero().squeeze(1)
-                subset = dataclasses.replace(
-                    data, X_train=data.X_train[idx], y_train=data.y_train[idx]
-                )
+                subset = data.subset(labelled.nonzero().squeeze(1))
                 if not self.warm_start:
                     model.load_state_dict(initial_state)
                 self.epochs_run_ += self._fit(
@@ -202,8 +209,10 @@ class ActiveLearning(BenchMonitored, Technique):
                     seed=data.seed + self.rounds_,
                 ).epochs_run
                 val_acc = None
-                if self.target_val_accuracy is not None or self._bench_evaluate is None:
-                    val_acc = evaluate(model, data.X_val, data.y_val)
+                if data.has("val") and (
+                    self.target_val_accuracy is not None or self._bench_evaluate is None
+                ):
+                    val_acc = score(model, data, "val")
                 self._curve_point(meter, model, val_acc, int(labelled.sum()))
                 n_labelled = int(labelled.sum())
                 if n_labelled >= budget or n_labelled >= n:
@@ -215,7 +224,7 @@ class ActiveLearning(BenchMonitored, Technique):
                 ):
                     break
                 pool = (~labelled).nonzero().squeeze(1)
-                scores = informativeness(model, data.X_train[pool], self.strategy, generator)
+                scores = self._score_pool(model, data.subset(pool, shuffle=False), generator)
                 k = min(per_round, budget - n_labelled, len(pool))
                 labelled[pool[scores.topk(k).indices]] = True
                 self.rounds_ += 1
@@ -228,12 +237,19 @@ class ActiveLearning(BenchMonitored, Technique):
         self._compare_with_full_data()
         return model
 
+    def _score_pool(self, model: nn.Module, pool: TrainData, generator: Any) -> Any:
+        """Informativeness of every pool sample, in pool order (streamed batch by batch)."""
+        torch = require("torch", "active learning")
+        return torch.cat(
+            [informativeness(model, x, self.strategy, generator) for x, _ in pool.chunks("train")]
+        )
+
     def _compare_with_full_data(self) -> None:
         base = self._bench_baseline
-        if not base or base.get("accuracy") is None or self.curve_split_ != "test":
+        if not base or base.get("accuracy") is None or not self._curve_on_test():
             return
         floor = float(base["accuracy"]) - 0.01
-        hit = next((row for row in self.curve_ if row[1] >= floor), None)
+        hit = next((row for row in self.curve_ or [] if row[1] >= floor), None)
         if hit is not None:
             self.energy_to_within_1pt_j_ = hit[0]
             self.labels_to_within_1pt_ = int(hit[2])

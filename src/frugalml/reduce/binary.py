@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from frugalml._lazy import require
 from frugalml._params import check_choice
-from frugalml.reduce.base import Technique, weight_layers
+from frugalml.reduce.base import Needs, Technique, weight_layers
 
 if TYPE_CHECKING:
     from torch import nn
@@ -65,6 +65,8 @@ class BinaryConnect(Technique):
 
     name: ClassVar[str] = "binary-connect"
     kind: ClassVar[str] = "train"
+    needs: ClassVar[Needs] = Needs(targets=("classification", "regression"))
+    purpose: ClassVar[tuple[str, ...]] = ("size",)
     paper: ClassVar[str] = "Courbariaux, Bengio & David 2015, BinaryConnect (NeurIPS)"
 
     def __init__(
@@ -91,6 +93,8 @@ class BinaryConnect(Technique):
 
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         torch = require("torch", "binary-connect")
+        from frugalml.reduce.layers import Binarize
+
         parametrize = torch.nn.utils.parametrize
         layers = weight_layers(model)
         if self.layers == "hidden":
@@ -106,7 +110,7 @@ class BinaryConnect(Technique):
                 layer.weight.clamp_(-h, h)
             real_weights.append((layer.weight, h))
             parametrize.register_parametrization(
-                layer, "weight", _binarize(h, stochastic=self.mode == "stochastic")
+                layer, "weight", Binarize(h, stochastic=self.mode == "stochastic")
             )
 
         def clip(_: nn.Module) -> None:
@@ -143,21 +147,3 @@ def _glorot_bound(weight: Any) -> float:
     fan_in = weight.shape[1] * receptive
     fan_out = weight.shape[0] * receptive
     return math.sqrt(1.5 / (fan_in + fan_out))
-
-
-def _binarize(h: float, *, stochastic: bool) -> nn.Module:
-    """Parametrization: binary weights forward, straight-through gradient to the real ones."""
-    require("torch", "binary-connect")
-    import torch
-
-    class Binarize(torch.nn.Module):
-        def forward(self, w: Any) -> Any:
-            if stochastic and self.training:
-                p = ((w / h + 1) / 2).clamp(0, 1)
-                wb = torch.where(torch.rand_like(w) < p, h, -h)
-            else:
-                wb = torch.where(w >= 0, h, -h)
-            # exactly wb in value (w - w.detach() is 0), identity gradient to w
-            return wb + (w - w.detach())
-
-    return Binarize()

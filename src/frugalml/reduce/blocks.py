@@ -14,29 +14,29 @@
 
 The first convolution (a single input channel for the bench's images) is kept as it is in
 ``depthwise`` and ``fire``, as MobileNet and SqueezeNet keep a standard first layer. The
-transforms work on any model's ``Conv2d`` modules (``depthwise``, ``fire``) or on a
-``frugalml.train.small_cnn``-like ``nn.Sequential`` (``weight-sharing``).
+transforms work on any model's ``Conv2d`` modules, whatever its class: they replace modules
+in place. ``weight-sharing`` then resizes the BatchNorm2d and Linear layers whose input
+width changed (found by running one example), and refuses a model on which sharing would
+not reduce the stored parameters.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 from abc import abstractmethod
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from frugalml._lazy import require
 from frugalml._params import check_number
 from frugalml.errors import InputError
-from frugalml.reduce.base import Technique, count_params
+from frugalml.reduce.base import Needs, Technique, count_params
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from frugalml.train.data import TrainData
 
-# FireModule is a torch module, defined on first access
 __all__ = [
     "Depthwise",
     "Fire",
@@ -45,49 +45,6 @@ __all__ = [
     "fire_modules",
     "share_weights",
 ]
-
-_LAZY = ("FireModule",)
-
-
-@functools.cache
-def _modules() -> SimpleNamespace:
-    require("torch", "lightweight blocks")
-    import torch
-    from torch import nn as nn_
-
-    class FireModule(nn_.Module):
-        """SqueezeNet's Fire module: 1x1 squeeze, ReLU, then 1x1 and kxk expands concatenated."""
-
-        def __init__(
-            self,
-            c_in: int,
-            squeeze: int,
-            expand1: int,
-            expand3: int,
-            kernel_size: int = 3,
-            stride: int = 1,
-        ) -> None:
-            super().__init__()
-            self.squeeze = nn_.Conv2d(c_in, squeeze, 1, stride=stride)
-            self.relu = nn_.ReLU()
-            self.expand1 = nn_.Conv2d(squeeze, expand1, 1) if expand1 else None
-            self.expand3 = nn_.Conv2d(squeeze, expand3, kernel_size, padding=kernel_size // 2)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            s = self.relu(self.squeeze(x))
-            if self.expand1 is None:
-                return self.expand3(s)
-            return torch.cat([self.expand1(s), self.expand3(s)], dim=1)
-
-    FireModule.__module__ = __name__
-    FireModule.__qualname__ = "FireModule"
-    return SimpleNamespace(FireModule=FireModule)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(_modules(), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _replace_convs(model: nn.Module, min_in_channels: int, make: Any) -> int:
@@ -157,7 +114,7 @@ def fire_modules(
     """
     check_number("fire_modules", "squeeze_ratio", squeeze_ratio, low=0, low_open=True, high=1)
     check_number("fire_modules", "pct_3x3", pct_3x3, low=0, low_open=True, high=1)
-    fire_cls = _modules().FireModule
+    from frugalml.reduce.layers import FireModule as fire_cls
 
     def make(conv: Any) -> nn.Module:
         c_out = conv.out_channels
@@ -175,32 +132,50 @@ def fire_modules(
 
 
 def share_weights(
-    model: nn.Module, *, channels: int | None = None, repeats: int | None = None
-) -> nn.Sequential:
-    """A copy of a small_cnn-like Sequential where every conv after the first is one shared module.
+    model: nn.Module,
+    example: torch.Tensor,
+    *,
+    channels: int | None = None,
+    repeats: int | None = None,
+) -> nn.Module:
+    """A copy of ``model`` where every Conv2d after the first is one shared convolution.
+
+    The first convolution (the stem) keeps its input and outputs ``channels``; every later
+    ``Conv2d`` (groups 1) becomes the same ``channels -> channels`` module, applied at each
+    depth. BatchNorm2d and Linear layers whose input width changed are rebuilt at the new
+    width (found by running ``example`` through the copy); BatchNorms stay per depth.
 
     Args:
-        model: ``nn.Sequential`` of ``Conv2d`` blocks (with BatchNorm2d/ReLU/pools) and a
-            ``Linear`` classifier.
+        model: any module with at least two ``Conv2d`` layers (in registration order).
+        example: one input batch, to find the widths that changed.
         channels: width of the stem's output and of the shared conv; None takes the width
             of the model's middle convolution.
         repeats: applications of the shared conv; None keeps the model's count (convs - 1).
-            Extra applications are appended after the last one, before the classifier.
+            Extra applications (each followed by its own BatchNorm2d and ReLU) follow the
+            last one.
+
+    Raises:
+        InputError: too few convolutions, bad ``channels``/``repeats``, or a model whose
+            layers cannot take the new width (the message gives the first error).
 
     Example:
+        >>> import torch
         >>> from frugalml.train import small_cnn
-        >>> shared = share_weights(small_cnn(1, 10, (8, 16, 32)))
+        >>> shared = share_weights(small_cnn(1, 10, (8, 16, 32)), torch.zeros(1, 1, 8, 8))
         >>> shared[3] is shared[7]
         True
     """
     torch = require("torch", "weight-sharing")
     nn_ = torch.nn
-    if not isinstance(model, nn_.Sequential):
-        raise InputError(f"weight sharing needs an nn.Sequential CNN; got {type(model).__name__}.")
-    convs = [m for m in model if isinstance(m, nn_.Conv2d)]
-    if len(convs) < 2 or not isinstance(model[0], nn_.Conv2d):
-        raise InputError("weight sharing needs a Sequential starting with a Conv2d and >= 2 convs.")
-    c = int(channels) if channels is not None else int(convs[len(convs) // 2].out_channels)
+    variant = copy.deepcopy(model)
+    convs = [(n, m) for n, m in variant.named_modules() if isinstance(m, nn_.Conv2d)]
+    convs = [(n, m) for n, m in convs if m.groups == 1]
+    if len(convs) < 2:
+        raise InputError(
+            f"weight sharing needs at least 2 Conv2d layers (a stem and the convolutions to "
+            f"share); {type(model).__name__} has {len(convs)}."
+        )
+    c = int(channels) if channels is not None else int(convs[len(convs) // 2][1].out_channels)
     check_number("share_weights", "channels", c, low=1, integer=True)
     n_shared = len(convs) - 1 if repeats is None else int(repeats)
     check_number("share_weights", "repeats", n_shared, low=1, integer=True)
@@ -209,75 +184,111 @@ def share_weights(
             f"The 'repeats' parameter of share_weights must be >= {len(convs) - 1} (the model's "
             f"convolutions after the first); got {n_shared}."
         )
-    ref = convs[1]
+    ref = convs[1][1]
     shared = nn_.Conv2d(
         c, c, ref.kernel_size, stride=ref.stride, padding=ref.padding, bias=ref.bias is not None
     )
-    layers: list[nn.Module] = []
-    for m in model:
-        if isinstance(m, nn_.Conv2d):
-            first = not layers
-            layers.append(
-                nn_.Conv2d(
-                    m.in_channels,
-                    c,
-                    m.kernel_size,
-                    stride=m.stride,
-                    padding=m.padding,
-                    bias=m.bias is not None,
-                )
-                if first
-                else shared
-            )
-        elif isinstance(m, nn_.BatchNorm2d):
-            layers.append(nn_.BatchNorm2d(c))
-        elif isinstance(m, nn_.Linear):
-            layers.append(nn_.Linear(c, m.out_features, bias=m.bias is not None))
-        else:
-            layers.append(copy.deepcopy(m))
-    # extra applications go before the classifier's pooling / flatten / linear
-    last_conv = max(i for i, m in enumerate(model) if isinstance(m, nn_.Conv2d))
-    tail = next(
-        (
-            i
-            for i, m in enumerate(model)
-            if i > last_conv
-            and isinstance(
-                m, nn_.AdaptiveAvgPool2d | nn_.AdaptiveMaxPool2d | nn_.Flatten | nn_.Linear
-            )
+    stem_name, stem = convs[0]
+    _set_module(
+        variant,
+        stem_name,
+        nn_.Conv2d(
+            stem.in_channels,
+            c,
+            stem.kernel_size,
+            stride=stem.stride,
+            padding=stem.padding,
+            bias=stem.bias is not None,
         ),
-        len(model),
     )
-    extra: list[nn.Module] = []
-    for _ in range(n_shared - (len(convs) - 1)):
-        extra += [shared, nn_.BatchNorm2d(c), nn_.ReLU()]
-    return nn_.Sequential(*layers[:tail], *extra, *layers[tail:])
+    for name, _ in convs[1:]:
+        _set_module(variant, name, shared)
+    extra = [
+        m for _ in range(n_shared - (len(convs) - 1)) for m in (nn_.BatchNorm2d(c), nn_.ReLU())
+    ]
+    if extra:
+        tail = [m for i in range(0, len(extra), 2) for m in (*extra[i : i + 2], shared)]
+        _set_module(variant, convs[-1][0], nn_.Sequential(shared, *tail))
+    _rewire_widths(variant, example)
+    return variant
+
+
+class _WidthMismatch(Exception):
+    def __init__(self, name: str, width: int) -> None:
+        self.name, self.width = name, width
+
+
+def _rewire_widths(model: nn.Module, example: torch.Tensor) -> None:
+    """Rebuild, one at a time in forward order, the BatchNorm2d / Linear layers whose input
+    width no longer matches, until the model runs."""
+    torch = require("torch", "weight-sharing")
+    nn_ = torch.nn
+    for _ in range(sum(1 for _ in model.modules()) + 1):
+        hooks = []
+        for name, m in model.named_modules():
+            if isinstance(m, nn_.BatchNorm2d | nn_.Linear):
+
+                def check(mod: Any, args: Any, name: str = name) -> None:
+                    x = args[0]
+                    width = int(x.shape[1] if isinstance(mod, nn_.BatchNorm2d) else x.shape[-1])
+                    expected = (
+                        mod.num_features if isinstance(mod, nn_.BatchNorm2d) else mod.in_features
+                    )
+                    if width != expected:
+                        raise _WidthMismatch(name, width)
+
+                hooks.append(m.register_forward_pre_hook(check))
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                model(example)
+            return
+        except _WidthMismatch as fix:
+            old = model.get_submodule(fix.name)
+            new: nn.Module = (
+                nn_.BatchNorm2d(fix.width)
+                if isinstance(old, nn_.BatchNorm2d)
+                else nn_.Linear(fix.width, old.out_features, bias=old.bias is not None)
+            )
+            _set_module(model, fix.name, new)
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise InputError(
+                f"weight sharing cannot give every convolution the same width in "
+                f"{type(model).__name__}: {first}"
+            ) from e
+        finally:
+            for h in hooks:
+                h.remove()
+            model.train(was_training)
+
+
+def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+    setattr(parent, name.rpartition(".")[2], new)
 
 
 class _BlockTechnique(Technique):
     kind: ClassVar[str] = "train"
+    needs: ClassVar[Needs] = Needs(model=("conv",))
 
     epochs: int | None
     lr: float | None
 
-    @classmethod
-    def applies_to(cls, task: Any) -> bool:
-        """The CNN tasks."""
-        return bool(task.kind == "cnn")
-
     @abstractmethod
-    def _transform(self, model: nn.Module) -> nn.Module:
+    def _transform(self, model: nn.Module, example: torch.Tensor) -> nn.Module:
         """The task's CNN with its blocks replaced by this technique's."""
 
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         torch = require("torch", self.name)
         from frugalml.profiler import profile
 
-        example = data.X_train[:1]
+        example = data.example_input(1)
         before = profile(model, (example,))
         torch.manual_seed(data.seed)
         try:
-            variant = self._transform(model)
+            variant = self._transform(model, example)
         except InputError as e:
             raise self._fail("cannot transform the model", e) from e
         after = profile(variant, (example,))
@@ -305,6 +316,7 @@ class Depthwise(_BlockTechnique):
     """
 
     name: ClassVar[str] = "depthwise"
+    purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = "Howard et al. 2017, MobileNets; Mehta et al. 2019, ESPNetv2"
 
     def __init__(
@@ -321,7 +333,7 @@ class Depthwise(_BlockTechnique):
         self._check_epochs("epochs", self.epochs)
         self._check_lr("lr", self.lr)
 
-    def _transform(self, model: nn.Module) -> nn.Module:
+    def _transform(self, model: nn.Module, example: torch.Tensor) -> nn.Module:
         variant = copy.deepcopy(model)
         self.replaced_convs_ = depthwise_separable(variant, min_in_channels=self.min_in_channels)
         if not self.replaced_convs_:
@@ -345,6 +357,7 @@ class Fire(_BlockTechnique):
     """
 
     name: ClassVar[str] = "fire"
+    purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = "Iandola et al. 2016, SqueezeNet"
 
     def __init__(
@@ -369,7 +382,7 @@ class Fire(_BlockTechnique):
         self._check_epochs("epochs", self.epochs)
         self._check_lr("lr", self.lr)
 
-    def _transform(self, model: nn.Module) -> nn.Module:
+    def _transform(self, model: nn.Module, example: torch.Tensor) -> nn.Module:
         variant = copy.deepcopy(model)
         self.replaced_convs_ = fire_modules(
             variant,
@@ -397,6 +410,7 @@ class WeightSharing(_BlockTechnique):
     """
 
     name: ClassVar[str] = "weight-sharing"
+    purpose: ClassVar[tuple[str, ...]] = ("size",)
     paper: ClassVar[str] = "Dehghani et al. 2019, Universal Transformers; Lan et al. 2020, ALBERT"
 
     def __init__(
@@ -420,11 +434,27 @@ class WeightSharing(_BlockTechnique):
         self._check_epochs("epochs", self.epochs)
         self._check_lr("lr", self.lr)
 
-    def _transform(self, model: nn.Module) -> nn.Module:
-        torch = require("torch", "weight-sharing")
-        variant = share_weights(model, channels=self.channels, repeats=self.repeats)
-        convs = [m for m in variant if isinstance(m, torch.nn.Conv2d)]
-        self.shared_applications_ = len(convs) - 1
-        self.channels_ = int(convs[-1].out_channels)
+    def _transform(self, model: nn.Module, example: torch.Tensor) -> nn.Module:
+        variant = share_weights(model, example, channels=self.channels, repeats=self.repeats)
+        before, after = count_params(model), count_params(variant)
+        if after >= before:
+            raise self._fail(
+                f"sharing one {self._width(variant)}-channel convolution would not reduce the "
+                f"stored parameters of {type(model).__name__} ({before:,} -> {after:,})",
+                hint="Pass a smaller channels=, or use a model with more convolutions to share.",
+            )
+        n_convs = sum(1 for m in model.modules() if _is_plain_conv(m))
+        self.shared_applications_ = self.repeats if self.repeats is not None else n_convs - 1
+        self.channels_ = self._width(variant)
         self.replaced_convs_ = self.shared_applications_
         return variant
+
+    @staticmethod
+    def _width(variant: nn.Module) -> int:
+        convs: list[Any] = [m for m in variant.modules() if _is_plain_conv(m)]
+        return int(convs[-1].out_channels)
+
+
+def _is_plain_conv(m: Any) -> bool:
+    torch = require("torch", "weight-sharing")
+    return isinstance(m, torch.nn.Conv2d) and m.groups == 1

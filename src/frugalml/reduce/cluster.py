@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
-from frugalml.reduce.base import Technique, weight_layers
+from frugalml.reduce.base import Needs, Technique, weight_layers
 
 if TYPE_CHECKING:
     from torch import nn
@@ -62,6 +62,8 @@ class WeightCluster(Technique):
 
     name: ClassVar[str] = "weight-cluster"
     kind: ClassVar[str] = "compress"
+    needs: ClassVar[Needs] = Needs(targets=("classification", "regression"))
+    purpose: ClassVar[tuple[str, ...]] = ("size",)
     paper: ClassVar[str] = (
         "Gong et al. 2014, Compressing Deep ConvNets using Vector Quantization; "
         "Han et al. 2016, Deep Compression (ICLR)"
@@ -88,6 +90,8 @@ class WeightCluster(Technique):
 
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         torch = require("torch", "weight-cluster")
+        from frugalml.reduce.layers import SharedWeights
+
         parametrize = torch.nn.utils.parametrize
         layers = [m for m in weight_layers(model) if m.weight.numel() > self.n_clusters]
         if not layers:
@@ -98,7 +102,7 @@ class WeightCluster(Technique):
             centroids, labels = self._kmeans(layer.weight.detach(), data.seed)
             layer.weight.requires_grad_(False)
             parametrize.register_parametrization(
-                layer, "weight", _shared_weights(centroids, labels, layer.weight.shape)
+                layer, "weight", SharedWeights(centroids, labels.reshape(layer.weight.shape))
             )
         self.epochs_run_ = 0
         if self.fine_tune_epochs:
@@ -156,25 +160,3 @@ class WeightCluster(Technique):
         self.compressed_size_bytes_ = math.ceil(index_bits / 8) + codebook_bits // 8 + other_bytes
         self.dense_size_bytes_ = dense_bytes
         self.size_reduction_ = dense_bytes / self.compressed_size_bytes_
-
-
-def _shared_weights(centroids: Any, labels: Any, shape: Any) -> nn.Module:
-    """A parametrization whose output is ``centroids[labels]``: only the codebook trains.
-
-    Autograd sums the gradients of all weights sharing a centroid into that centroid,
-    the shared-gradient update of Deep Compression.
-    """
-    require("torch", "weight-cluster")
-    import torch
-
-    class SharedWeights(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.centroids = torch.nn.Parameter(centroids)
-            self.register_buffer("labels", labels.reshape(shape))
-
-        def forward(self, weight: Any) -> Any:
-            labels: Any = self.labels
-            return self.centroids[labels]
-
-    return SharedWeights()

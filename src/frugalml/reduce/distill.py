@@ -2,7 +2,9 @@
 
 The student, built by the task's ``make_model(width=student_width)``, is trained on
 ``alpha * T**2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) *
-cross_entropy(student, y)``. The teacher is the (trained) model given to ``apply``; it
+loss(student, y)`` (``loss``: the data's, cross-entropy by default). For regression (float
+targets) the soft term is the mean squared error between the student's and the teacher's
+outputs (``T`` does not apply). The teacher is the (trained) model given to ``apply``; it
 only runs inference here, once per training batch. Training the teacher is not part of
 ``apply``: the bench reuses its baseline, and ``teacher_trained_in_apply_`` says so in
 the results row.
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from frugalml._lazy import require
 from frugalml._params import check_number
-from frugalml.reduce.base import Technique, count_params
+from frugalml.reduce.base import Needs, Technique, count_params
 
 if TYPE_CHECKING:
     from torch import nn
@@ -48,6 +50,8 @@ class Distill(Technique):
 
     name: ClassVar[str] = "distill"
     kind: ClassVar[str] = "compress"
+    needs: ClassVar[Needs] = Needs(teacher=True, targets=("classification", "regression"))
+    purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = (
         "Hinton, Vinyals & Dean 2015, Distilling the Knowledge in a Neural Network"
     )
@@ -77,15 +81,11 @@ class Distill(Technique):
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         torch = require("torch", "distill")
         functional = torch.nn.functional
-        if data.make_model is None:
-            raise self._fail(
-                "the task gives no model factory to build the student",
-                hint="Pass TrainData(make_model=...) taking a width= argument.",
-            )
         teacher = model.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
         torch.manual_seed(data.seed)
+        assert data.make_model is not None  # checked against needs.teacher
         try:
             student = data.make_model(width=self.student_width)
         except TypeError as e:
@@ -96,14 +96,25 @@ class Distill(Technique):
                 "functools.partial(frugalml.train.mlp, 64, 256, 10).",
             ) from e
         t, alpha = float(self.temperature), float(self.alpha)
+        hard_loss = data.loss_fn()
+        regression = data.target_kind == "regression"
 
-        def kd_loss(logits: Any, y: Any, x: Any) -> Any:
+        def kd_loss(out: Any, y: Any, x: Any) -> Any:
             with torch.no_grad():
-                soft_targets = functional.softmax(teacher(x) / t, dim=1)
-            soft = functional.kl_div(
-                functional.log_softmax(logits / t, dim=1), soft_targets, reduction="batchmean"
-            )
-            return alpha * t * t * soft + (1 - alpha) * functional.cross_entropy(logits, y)
+                teacher_out = teacher(x)
+            if regression:
+                soft = functional.mse_loss(out, teacher_out)
+            else:
+                soft = (
+                    t
+                    * t
+                    * functional.kl_div(
+                        functional.log_softmax(out / t, dim=1),
+                        functional.softmax(teacher_out / t, dim=1),
+                        reduction="batchmean",
+                    )
+                )
+            return alpha * soft + (1 - alpha) * hard_loss(out, y)
 
         self.epochs_run_ = self._fit(
             student, data, epochs=self.epochs, lr=self.lr, loss_fn=kd_loss

@@ -35,7 +35,7 @@ from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
 from frugalml.errors import InputError
 from frugalml.measure.meter import EnergyMeter
-from frugalml.reduce.base import Technique, is_plain_mlp_task
+from frugalml.reduce.base import Needs, Technique
 
 if TYPE_CHECKING:
     from torch import nn
@@ -65,8 +65,8 @@ class EnergyAwareEarlyStopping:
         monitor: one of :data:`MONITORS`.
         energy: an :class:`EnergyMeter`, a started ``Tracker`` or a function returning
             cumulative joules; None starts an ``EnergyMeter`` at the first evaluation.
-        val_data: ``(X_val, y_val)`` for ``monitor="val_loss"`` (``fit`` gives only the
-            accuracy).
+        val_data: ``(X_val, y_val)``, or a ``TrainData`` with a validation split (its loss
+            is used), for ``monitor="val_loss"`` (``fit`` gives only the metric).
 
     After each ``update``: ``history`` (list of ``(energy_j, value)``), ``best``,
     ``best_index`` (0-based evaluation of the best value), ``stopped`` and ``rate_per_kj``
@@ -86,7 +86,7 @@ class EnergyAwareEarlyStopping:
         min_relative_gain: float = 0.1,
         monitor: str = "train_loss",
         energy: EnergyMeter | Callable[[], float] | Any = None,
-        val_data: tuple[Any, Any] | None = None,
+        val_data: tuple[Any, Any] | TrainData | None = None,
     ) -> None:
         check_number("EnergyAwareEarlyStopping", "window", window, low=1, integer=True)
         if min_gain_per_kj is not None:
@@ -175,46 +175,57 @@ class EnergyAwareEarlyStopping:
         elif self.monitor == "train_loss":
             value = end.train_loss
         else:
-            value = _val_loss(end.model, *self.val_data)  # type: ignore[misc]
+            value = _val_loss(end.model, self.val_data)
             end.model.train()
         return self.update(value)
 
 
-def _val_loss(model: nn.Module, X: Any, y: Any) -> float:
+def _val_loss(model: nn.Module, val: Any) -> float:
+    """Mean loss on the validation split: cross-entropy on ``(X, y)``, or the data's loss."""
     torch = require("torch", "early stopping")
+    from frugalml.train.data import TrainData
+
+    if isinstance(val, TrainData):
+        chunks, loss = val.chunks("val"), val.loss_fn()
+    else:
+        chunks, loss = iter([tuple(val)]), torch.nn.functional.cross_entropy
     model.eval()
     with torch.inference_mode():
-        return float(torch.nn.functional.cross_entropy(model(X), y))
+        parts = [(float(loss(model(x), y)), len(y)) for x, y in chunks]
+    if len(parts) == 1:
+        return parts[0][0]
+    return sum(v * n for v, n in parts) / sum(n for _, n in parts)
 
 
-class BenchMonitored:
-    """Mixin of the training techniques: curves and derived figures from the bench's context.
+class BenchMonitored(Technique):
+    """Base of the training techniques that draw a curve: figures from the bench's context.
 
-    The bench may call ``bench_context(baseline=..., evaluate_test=...)`` before ``apply``:
+    The bench calls ``bench_context(baseline=..., evaluate_test=...)`` before ``apply``:
     ``baseline`` is the task's baseline run of the same repeat (``accuracy``,
     ``train_energy_j``); ``evaluate_test(model) -> accuracy`` is used only to draw the
     technique's curve on the same split as the baseline's (it selects nothing, and the
     energy it spends is kept out of the curve's energy axis). Without it, curves use the
-    validation split.
+    validation split (no curve without one).
     """
 
     _bench_baseline: Mapping[str, Any] | None = None
     _bench_evaluate: Callable[[Any], float] | None = None
-    _val: tuple[Any, Any] = ((), ())  # (X_val, y_val) of the current apply, for curves
+    _data: TrainData | None = None  # the data of the current apply, for curves
 
     def bench_context(
         self,
         baseline: Mapping[str, Any] | None = None,
         evaluate_test: Callable[[Any], float] | None = None,
     ) -> None:
-        """Give the technique the baseline's figures and a test-split monitor (see class doc)."""
+        """Keep the baseline's figures and the test-split monitor (see the class doc)."""
         self._bench_baseline = baseline
         self._bench_evaluate = evaluate_test
 
     def _curve_point(
         self, meter: EnergyMeter, model: nn.Module, val_accuracy: float | None, *more: float
     ) -> None:
-        """Append ``[energy_j, accuracy, *more]`` to ``curve_``."""
+        """Append ``[energy_j, accuracy, *more]`` to ``curve_`` (nothing without a monitor
+        or a validation split)."""
         energy = meter.energy_j()
         if self._bench_evaluate is not None:
             with meter.exclude():
@@ -222,25 +233,29 @@ class BenchMonitored:
             split = "test"
         else:
             if val_accuracy is None:  # the technique's own (cheap) pass; counted
-                from frugalml.train.loop import evaluate
+                if self._data is None or not self._data.has("val"):
+                    return
+                from frugalml.train.loop import score
 
-                val_accuracy = evaluate(model, *self._val)
+                val_accuracy = score(model, self._data, "val")
             accuracy, split = float(val_accuracy), "validation"
-        curve: list[list[float]] | None = getattr(self, "curve_", None)
-        if curve is None:
-            curve = []
-            self.curve_ = curve
-        curve.append([energy, accuracy, *more])
+        if self.curve_ is None:
+            self.curve_ = []
+        self.curve_.append([energy, accuracy, *more])
         self.curve_split_ = split
+
+    def _curve_on_test(self) -> bool:
+        """Whether ``curve_`` was drawn on the bench's test split."""
+        return self.curve_ is not None and self.curve_split_ == "test"
 
     def _energy_to_reach(self, target: float | None) -> float | None:
         """Curve energy (J) at which accuracy first reached ``target``; None if never."""
         if target is None:
             return None
-        return next((e for e, acc, *_ in getattr(self, "curve_", []) if acc >= target), None)
+        return next((e for e, acc, *_ in self.curve_ or [] if acc >= target), None)
 
 
-class EarlyStopEnergy(BenchMonitored, Technique):
+class EarlyStopEnergy(BenchMonitored):
     """Train from scratch with :class:`EnergyAwareEarlyStopping` (kind ``"train"``).
 
     Args:
@@ -266,6 +281,8 @@ class EarlyStopEnergy(BenchMonitored, Technique):
 
     name: ClassVar[str] = "early-stop-energy"
     kind: ClassVar[str] = "train"
+    needs: ClassVar[Needs] = Needs(model=(), targets=("classification", "regression"))
+    purpose: ClassVar[tuple[str, ...]] = ("training-energy",)
     paper: ClassVar[str] = (
         "Walsh et al. 2021, Sustainable AI: environmental implications (energy-aware stopping)"
     )
@@ -288,11 +305,6 @@ class EarlyStopEnergy(BenchMonitored, Technique):
         self.restore_best = restore_best
         self.lr = lr
 
-    @classmethod
-    def applies_to(cls, task: Any) -> bool:
-        """The plain MLP tasks (the special-purpose tasks exercise their own technique)."""
-        return is_plain_mlp_task(task)
-
     def _check_params(self) -> None:
         owner = type(self).__name__
         check_number(owner, "window", self.window, low=1, integer=True)
@@ -302,9 +314,19 @@ class EarlyStopEnergy(BenchMonitored, Technique):
         check_choice(owner, "monitor", self.monitor, MONITORS)
         self._check_epochs("max_epochs", self.max_epochs)
         self._check_lr("lr", self.lr)
+        if not isinstance(self.restore_best, bool):
+            raise InputError(
+                f"The 'restore_best' parameter of {owner} must be a bool. "
+                f"Got {self.restore_best!r} instead."
+            )
 
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
-        self._val = (data.X_val, data.y_val)
+        if self.monitor != "train_loss" and not data.has("val"):
+            raise InputError(
+                f"early-stop-energy with monitor={self.monitor!r} watches the validation split: "
+                "pass val= to TrainData.from_loader, or use monitor='train_loss'."
+            )
+        self._data = data
         meter = EnergyMeter(name="early-stop-energy", min_interval_s=0.1).start()
         stopper = EnergyAwareEarlyStopping(
             window=self.window,
@@ -312,7 +334,7 @@ class EarlyStopEnergy(BenchMonitored, Technique):
             min_relative_gain=self.min_relative_gain,
             monitor=self.monitor,
             energy=meter,
-            val_data=(data.X_val, data.y_val),
+            val_data=data if data.has("val") else None,
         )
         best_state: dict[str, Any] = {}
         # the training loss's best is its last epoch but for noise: copying is wasted work

@@ -16,10 +16,13 @@ stacking, Gong et al. 2019 and Yang et al. 2020, "Progressively Stacking 2.0"):
 - ``final_epochs``: optional joint fine-tuning of the whole network at the end (the last
   stage of Yang et al.'s multi-stage schedule).
 
-The model must be an ``nn.Sequential`` MLP: ``[Linear, (BatchNorm1d/Dropout/activation)...]``
-blocks followed by a final ``Linear`` classifier (``frugalml.train.mlp``). The classifier is
-shared across stages when the block widths match it, else a stage gets its own auxiliary
-classifier (Belilovsky et al.).
+The model is cut into stages (:mod:`frugalml.reduce._structure`): by default a stage starts
+at each ``Linear`` (an ``nn.Sequential`` MLP such as ``frugalml.train.mlp`` is sliced, any
+other model traced with ``torch.fx``), or where the user says (``stages=["body.0",
+"body.2", "head"]``). The last stage is the head (the classifier); the ones before it are the
+blocks grown one at a time. The head is shared across stages when a block's output has the
+shape the head takes, else a stage gets its own auxiliary classifier (Belilovsky et al.): a
+``Linear`` on flat outputs, global average pooling and a ``Linear`` on feature maps.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
 from frugalml.errors import InputError
 from frugalml.measure.meter import EnergyMeter
-from frugalml.reduce.base import Technique, is_plain_mlp_task
+from frugalml.reduce.base import Needs, Technique
 from frugalml.reduce.early_stop import BenchMonitored, EnergyAwareEarlyStopping
 
 if TYPE_CHECKING:
@@ -40,44 +43,9 @@ if TYPE_CHECKING:
     from frugalml.train.data import TrainData
     from frugalml.train.loop import EpochEnd
 
-__all__ = ["Progressive", "mlp_blocks"]
+__all__ = ["Progressive"]
 
 INITS = ("identity", "random")
-
-
-def mlp_blocks(model: nn.Module) -> tuple[list[nn.Sequential], nn.Linear]:
-    """Split a Sequential MLP into hidden blocks (each starting at a Linear) and the classifier.
-
-    Raises:
-        InputError: ``model`` is not a flat Sequential ending in a Linear, with at least one
-            hidden block.
-
-    Example:
-        >>> from frugalml.train import mlp
-        >>> blocks, head = mlp_blocks(mlp(4, 8, 3, depth=2))
-        >>> len(blocks), head.out_features
-        (2, 3)
-    """
-    torch = require("torch", "progressive training")
-    nn_ = torch.nn
-    if not isinstance(model, nn_.Sequential) or not isinstance(model[-1], nn_.Linear):
-        raise InputError(
-            "progressive training needs an nn.Sequential MLP ending in a Linear classifier "
-            "(e.g. frugalml.train.mlp); got " + type(model).__name__ + "."
-        )
-    groups: list[list[nn.Module]] = []
-    for module in list(model)[:-1]:
-        if isinstance(module, nn_.Linear):
-            groups.append([module])
-        elif not groups:
-            raise InputError(
-                f"progressive training: the MLP starts with {type(module).__name__}, not a Linear."
-            )
-        else:
-            groups[-1].append(module)
-    if not groups:
-        raise InputError("progressive training needs at least one hidden layer (depth >= 1).")
-    return [nn_.Sequential(*g) for g in groups], model[-1]
 
 
 class Progressive(BenchMonitored, Technique):
@@ -92,6 +60,9 @@ class Progressive(BenchMonitored, Technique):
         init: ``"identity"`` (function-preserving growth for square blocks) or ``"random"``.
         final_epochs: joint fine-tuning epochs of the whole network after the last stage.
         lr: learning rate; None takes the recipe's.
+        stages: names of the submodules where each stage starts, in forward order, the
+            last one being the head (e.g. ``["body.0", "body.2", "head"]``); None: one per
+            ``Linear``.
 
     Learned state:
         depth_: hidden blocks of the returned network (the model's own depth).
@@ -110,6 +81,8 @@ class Progressive(BenchMonitored, Technique):
 
     name: ClassVar[str] = "progressive"
     kind: ClassVar[str] = "train"
+    needs: ClassVar[Needs] = Needs(model=("stages",), stage_layer="Linear", min_stages=2)
+    purpose: ClassVar[tuple[str, ...]] = ("training-energy",)
     paper: ClassVar[str] = (
         "Belilovsky et al. 2018, Greedy Layerwise Learning Can Scale to ImageNet; "
         "Yang et al. 2020, Progressively Stacking 2.0"
@@ -122,21 +95,23 @@ class Progressive(BenchMonitored, Technique):
         init: str = "identity",
         final_epochs: int = 0,
         lr: float | None = None,
+        stages: Sequence[str] | None = None,
     ) -> None:
         self.epochs_per_stage = epochs_per_stage
         self.freeze_lower = freeze_lower
         self.init = init
         self.final_epochs = final_epochs
         self.lr = lr
+        self.stages = stages
 
-    @classmethod
-    def applies_to(cls, task: Any) -> bool:
-        """The plain MLP tasks (an MLP with hidden layers to grow)."""
-        return is_plain_mlp_task(task)
+    def _named_stages(self) -> Sequence[str] | None:
+        return self.stages
 
     def _check_params(self) -> None:
         owner = type(self).__name__
-        if isinstance(self.epochs_per_stage, Sequence):
+        if isinstance(self.epochs_per_stage, Sequence) and not isinstance(
+            self.epochs_per_stage, str
+        ):
             for e in self.epochs_per_stage:
                 check_number(owner, "epochs_per_stage", e, low=0, integer=True)
         else:
@@ -144,6 +119,12 @@ class Progressive(BenchMonitored, Technique):
         check_choice(owner, "init", self.init, INITS)
         check_number(owner, "final_epochs", self.final_epochs, low=0, integer=True)
         self._check_lr("lr", self.lr)
+        self._check_stages(self.stages)
+        if not isinstance(self.freeze_lower, bool):
+            raise InputError(
+                f"The 'freeze_lower' parameter of {owner} must be a bool. "
+                f"Got {self.freeze_lower!r} instead."
+            )
 
     def _stage_epochs(self, depth: int, recipe_epochs: int) -> list[int]:
         e = self.epochs_per_stage
@@ -160,19 +141,19 @@ class Progressive(BenchMonitored, Technique):
 
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         torch = require("torch", "progressive")
-        from frugalml.train.data import TrainData as TD
+        from frugalml.reduce._structure import cut_stages, linear_head, output_width
 
-        try:
-            blocks, head = mlp_blocks(model)
-        except InputError as e:
-            raise self._fail("cannot split the model into blocks", e) from e
+        *blocks, head = cut_stages(model, self.stages, "Linear")
         depth = len(blocks)
         epochs = self._stage_epochs(depth, data.epochs)
-        self._val = (data.X_val, data.y_val)
+        example = data.example_input(1)
+        shapes = _block_shapes(blocks, example)
+        n_out = output_width(model, example)[-1]
+        self._data = data
         meter = EnergyMeter(name="progressive", min_interval_s=0.1).start()
         self.stage_energy_j_: list[float] = []
         self.epochs_run_ = 0
-        validate = self._bench_evaluate is None
+        validate = self._bench_evaluate is None and data.has("val")
         torch.manual_seed(data.seed)
         try:
             for k in range(depth):
@@ -180,28 +161,13 @@ class Progressive(BenchMonitored, Technique):
                 block = blocks[k]
                 if k > 0 and self.init == "identity":
                     _identity_init(block)
-                top = (
-                    head
-                    if _out_width(block) == head.in_features
-                    else torch.nn.Linear(_out_width(block), head.out_features)
-                )
+                top = head if shapes[k] == shapes[-1] else linear_head(shapes[k], n_out)
                 lower = torch.nn.Sequential(*blocks[:k])
                 if self.freeze_lower and k > 0:
                     for p in lower.parameters():
                         p.requires_grad_(False)
                     lower.eval()
-                    with torch.no_grad():
-                        stage_data = TD(
-                            lower(data.X_train),
-                            data.y_train,
-                            lower(data.X_val),
-                            data.y_val,
-                            batch_size=data.batch_size,
-                            epochs=data.epochs,
-                            lr=data.lr,
-                            optimizer=data.optimizer,
-                            seed=data.seed,
-                        )
+                    stage_data = data.map_inputs(lower)
                     trained = torch.nn.Sequential(block, top)
                 else:
                     stage_data, trained = data, torch.nn.Sequential(*blocks[: k + 1], top)
@@ -246,21 +212,37 @@ class Progressive(BenchMonitored, Technique):
         self.depth_ = depth
         self.stages_ = depth
         base = self._bench_baseline
-        if base and base.get("accuracy") is not None and self.curve_split_ == "test":
+        if base and base.get("accuracy") is not None and self._curve_on_test():
             acc = float(base["accuracy"])
             self.energy_to_baseline_accuracy_j_ = self._energy_to_reach(acc)
             self.energy_to_baseline_minus_0_5pt_j_ = self._energy_to_reach(acc - 0.005)
-        return model  # the original Sequential: its blocks and classifier are the trained ones
+        return model  # the model itself: its blocks and head are the ones trained
 
 
-def _out_width(block: nn.Sequential) -> int:
-    linear: Any = block[0]
-    return int(linear.out_features)
-
-
-def _identity_init(block: nn.Sequential) -> None:
-    """Set a square Linear block to the identity (keeps the network's function after ReLU)."""
+def _block_shapes(blocks: list[nn.Module], example: Any) -> list[tuple[int, ...]]:
+    """Shape of one sample after each block (eval mode, no grad; modes restored)."""
     torch = require("torch", "progressive")
+    shapes = []
+    modes = [b.training for b in blocks]
+    try:
+        with torch.no_grad():
+            x = example
+            for block in blocks:
+                block.eval()
+                x = block(x)
+                shapes.append(tuple(int(d) for d in x.shape[1:]))
+    finally:
+        for block, mode in zip(blocks, modes):
+            block.train(mode)
+    return shapes
+
+
+def _identity_init(block: nn.Module) -> None:
+    """Set a square ``Sequential(Linear, ...)`` block to the identity (keeps the network's
+    function after ReLU); other blocks keep their fresh initialisation."""
+    torch = require("torch", "progressive")
+    if not isinstance(block, torch.nn.Sequential) or not isinstance(block[0], torch.nn.Linear):
+        return
     linear: Any = block[0]
     has_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in block)
     if linear.in_features != linear.out_features or has_norm:

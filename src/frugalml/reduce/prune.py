@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
-from frugalml.reduce.base import Technique, count_nonzero, count_params, weight_layers
+from frugalml.reduce.base import Needs, Technique, count_nonzero, count_params, weight_layers
 
 if TYPE_CHECKING:
     from torch import nn
@@ -79,6 +79,8 @@ class MagnitudePrune(Technique):
 
     name: ClassVar[str] = "magnitude-prune"
     kind: ClassVar[str] = "compress"
+    needs: ClassVar[Needs] = Needs(targets=("classification", "regression"))
+    purpose: ClassVar[tuple[str, ...]] = ("size", "inference-energy")
     paper: ClassVar[str] = "Han et al. 2015, Learning both Weights and Connections (NeurIPS)"
 
     def __init__(
@@ -162,6 +164,8 @@ class ChannelPrune(Technique):
 
     name: ClassVar[str] = "channel-prune"
     kind: ClassVar[str] = "compress"
+    needs: ClassVar[Needs] = Needs(targets=("classification", "regression"))
+    purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = (
         "Li et al. 2017, Pruning Filters for Efficient ConvNets (ICLR); "
         "Fang et al. 2023, DepGraph (CVPR)"
@@ -192,9 +196,12 @@ class ChannelPrune(Technique):
         layers = weight_layers(model)
         if not layers:
             raise self._fail("the model has no Linear or Conv layer to prune")
-        # the classifier's outputs are the logits and must all stay: the last layer with
-        # n_classes outputs (or, failing that, the last weight layer)
-        heads = [m for m in layers if _out_channels(m) == data.n_classes]
+        from frugalml.reduce._structure import output_width
+
+        # the model's outputs (logits, or regression values) must all stay: the last layer
+        # with as many outputs as the model (or, failing that, the last weight layer)
+        n_out = output_width(model, data.example_input(2))[0]
+        heads = [m for m in layers if _out_channels(m) == n_out]
         ignored = heads[-1:] or layers[-1:]
         kept = [m for m in layers if m not in ignored]
         self.channels_before_ = sum(_out_channels(m) for m in kept)

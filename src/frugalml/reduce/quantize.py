@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from frugalml._lazy import require
 from frugalml._params import check_choice, check_number, unknown_name
 from frugalml.errors import EfficiencyWarning, InputError
-from frugalml.reduce.base import Technique
+from frugalml.reduce.base import Needs, Technique
 
 if TYPE_CHECKING:
     from torch import nn
@@ -233,8 +233,11 @@ class _QuantTechnique(Technique):
     def _backend(self) -> QuantBackend:
         return BACKENDS[self.backend]()
 
-    def _smoke_test(self, model: nn.Module, data: TrainData, stage: str) -> None:
-        """Run one batch, so ops the backend lacks fail here, with the reason."""
+    def _smoke_test(self, model: nn.Module, data: TrainData | None, stage: str) -> None:
+        """Run one batch, so ops the backend lacks fail here, with the reason (skipped
+        without data: nothing to run)."""
+        if data is None:
+            return
         torch = require("torch", self.name)
         try:
             with torch.inference_mode(), _quiet_ao():
@@ -252,7 +255,8 @@ class Int8Dynamic(_QuantTechnique):
     """Dynamic int8 quantisation of Linear and LSTM/GRU layers (no calibration, no training).
 
     Weights are stored as int8 with a per-tensor scale; activations are quantised
-    per batch at run time. Other layers stay float32.
+    per batch at run time. Other layers stay float32. Needs no data (``apply(model)``);
+    with data, one batch is run through the result to check the backend runs it.
 
     Args:
         backend: name in :data:`BACKENDS`.
@@ -264,6 +268,8 @@ class Int8Dynamic(_QuantTechnique):
 
     name: ClassVar[str] = "int8-dynamic"
     kind: ClassVar[str] = "compress"
+    needs: ClassVar[Needs] = Needs(data="none", targets=("classification", "regression"))
+    purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = "PyTorch dynamic quantization (torch.ao.quantization.quantize_dynamic)"
 
     def __init__(self, backend: str = "torch-ao") -> None:
@@ -272,7 +278,7 @@ class Int8Dynamic(_QuantTechnique):
     def _check_params(self) -> None:
         self._check_backend()
 
-    def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
+    def _apply(self, model: nn.Module, data: TrainData | None) -> nn.Module:
         model.eval()
         try:
             out = self._backend().quantize_dynamic(model)
@@ -309,6 +315,8 @@ class Int8Static(_QuantTechnique):
 
     name: ClassVar[str] = "int8-static"
     kind: ClassVar[str] = "compress"
+    needs: ClassVar[Needs] = Needs(data="inputs", targets=("classification", "regression"))
+    purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = _JACOB
 
     def __init__(self, calibration_batches: int = 8, backend: str = "torch-ao") -> None:
@@ -365,6 +373,8 @@ class QAT(_QuantTechnique):
 
     name: ClassVar[str] = "qat"
     kind: ClassVar[str] = "compress"
+    needs: ClassVar[Needs] = Needs(targets=("classification", "regression"))
+    purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = _JACOB
 
     def __init__(
@@ -400,7 +410,7 @@ class QAT(_QuantTechnique):
 class _Cast(_QuantTechnique):
     dtype: ClassVar[str]
 
-    def _cast(self, model: nn.Module, data: TrainData) -> nn.Module:
+    def _cast(self, model: nn.Module, data: TrainData | None) -> nn.Module:
         try:
             out = self._backend().cast(model, self.dtype)
         except Exception as e:
@@ -432,6 +442,8 @@ class BF16(_Cast):
 
     name: ClassVar[str] = "bf16"
     kind: ClassVar[str] = "compress"
+    needs: ClassVar[Needs] = Needs(data="none", targets=("classification", "regression"))
+    purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = "Kalamkar et al. 2019, A Study of BFLOAT16 for Deep Learning Training"
     dtype: ClassVar[str] = "bfloat16"
 
@@ -457,11 +469,16 @@ class BF16(_Cast):
         self._check_lr("lr", self.lr)
         self._check_backend()
 
-    def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
+    def _apply(self, model: nn.Module, data: TrainData | None) -> nn.Module:
         torch = require("torch", "bf16")
         self.bf16_cpu_support_ = bf16_cpu_support()
         self.epochs_run_ = 0
         if self.train and self.fine_tune_epochs:
+            if data is None:
+                raise InputError(
+                    "bf16 with train=True fine-tunes on the training split: pass data, or "
+                    "use BF16(train=False) to only cast."
+                )
             if self.bf16_cpu_support_ == "none":
                 warnings.warn(
                     "bf16: this CPU has no native bf16 instructions (avx512_bf16/amx_bf16); "
@@ -491,6 +508,8 @@ class FP16(_Cast):
 
     name: ClassVar[str] = "fp16"
     kind: ClassVar[str] = "compress"
+    needs: ClassVar[Needs] = Needs(data="none", targets=("classification", "regression"))
+    purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = "Micikevicius et al. 2018, Mixed Precision Training"
     dtype: ClassVar[str] = "float16"
 
@@ -500,7 +519,7 @@ class FP16(_Cast):
     def _check_params(self) -> None:
         self._check_backend()
 
-    def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
+    def _apply(self, model: nn.Module, data: TrainData | None) -> nn.Module:
         return self._cast(model, data)
 
 

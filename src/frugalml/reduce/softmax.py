@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from frugalml._lazy import require
 from frugalml._params import check_number
 from frugalml.errors import InputError
-from frugalml.reduce.base import Technique
+from frugalml.reduce.base import Needs, Technique
 
 if TYPE_CHECKING:
     import torch
@@ -227,14 +227,11 @@ def _split_body(model: nn.Module) -> tuple[nn.Module, int, int]:
 
 class _SoftmaxTechnique(Technique):
     kind: ClassVar[str] = "train"
+    needs: ClassVar[Needs] = Needs(model=("classifier",), task="many-class")
+    purpose: ClassVar[tuple[str, ...]] = ("training-energy", "inference-energy")
 
     epochs: int | None
     lr: float | None
-
-    @classmethod
-    def applies_to(cls, task: Any) -> bool:
-        """The many-class tasks."""
-        return bool(task.extra.get("role") == "many-class")
 
     @abstractmethod
     def _build_head(self, in_features: int, n_classes: int, data: TrainData) -> tuple[Any, Any]:
@@ -307,7 +304,7 @@ class HierarchicalSoftmax(_SoftmaxTechnique):
 
     def _build_head(self, in_features: int, n_classes: int, data: TrainData) -> tuple[Any, Any]:
         head = _modules().HierarchicalSoftmaxLayer(in_features, n_classes)
-        lengths = [head.path_lengths[int(c)] for c in data.y_train]
+        lengths = [head.path_lengths[int(c)] for c in data.targets("train")]
         self.tree_depth_ = head.depth
         self.mean_path_length_ = sum(lengths) / len(lengths)
         self.target_path_macs_ = self.mean_path_length_ * in_features
@@ -357,6 +354,14 @@ class AdaptiveSoftmax(_SoftmaxTechnique):
 
     def _check_params(self) -> None:
         check_number(type(self).__name__, "div_value", self.div_value, low=1)
+        if self.cutoffs is not None and not (
+            isinstance(self.cutoffs, list | tuple)
+            and all(isinstance(c, int) and not isinstance(c, bool) for c in self.cutoffs)
+        ):
+            raise InputError(
+                f"The 'cutoffs' parameter of {type(self).__name__} must be a list of ints or "
+                f"None. Got {self.cutoffs!r} instead."
+            )
         self._check_epochs("epochs", self.epochs)
         self._check_lr("lr", self.lr)
 
@@ -383,11 +388,12 @@ class AdaptiveSoftmax(_SoftmaxTechnique):
         head = torch.nn.AdaptiveLogSoftmaxWithLoss(
             in_features, n_classes, cutoffs, div_value=float(self.div_value)
         )
-        counts = torch.bincount(data.y_train, minlength=n_classes)[:n_classes]
+        y_train = data.targets("train")
+        counts = torch.bincount(y_train, minlength=n_classes)[:n_classes]
         class_of_rank = torch.sort(counts, descending=True, stable=True).indices
         rank_of_class = torch.empty_like(class_of_rank)
         rank_of_class[class_of_rank] = torch.arange(n_classes)
-        ranks = rank_of_class[data.y_train]
+        ranks = rank_of_class[y_train]
         self.cutoffs_ = ",".join(map(str, cutoffs))
         self.head_classes_ = cutoffs[0]
         self.n_clusters_ = len(cutoffs)

@@ -20,12 +20,19 @@ Where the source comes from:
   (``base_energy_j_``). The bench's transfer target tasks hand over such data.
 - with a plain ``TrainData``: ``model`` is taken as an already trained base (a user's
   pre-trained network); only the fine-tuning runs and ``base_trained_in_apply_`` is False.
+
+Any model with a last ``Linear`` works with ``feature_layer=-1``; choosing a lower layer
+cuts the model into stages (:mod:`frugalml.reduce._structure`: one per ``Linear`` by
+default, traced with ``torch.fx`` when it is not an ``nn.Sequential``, or
+``stages=[...]``).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -33,7 +40,7 @@ from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
 from frugalml.errors import InputError
 from frugalml.measure.meter import EnergyMeter
-from frugalml.reduce.base import Technique
+from frugalml.reduce.base import Needs
 from frugalml.reduce.early_stop import BenchMonitored, EnergyAwareEarlyStopping
 from frugalml.train.data import TrainData
 
@@ -115,7 +122,7 @@ def classifier_inputs(model: nn.Module, X: Any, *, batch_size: int = 1024) -> An
     return torch.cat(parts) if parts else torch.empty(0)
 
 
-class Transfer(BenchMonitored, Technique):
+class Transfer(BenchMonitored):
     """Fine-tune a base trained on a source task, with frozen features or fully (kind ``"train"``).
 
     Args:
@@ -124,8 +131,8 @@ class Transfer(BenchMonitored, Technique):
             (1-based; the layers above it are dropped, so the result is shallower), -1 for
             the old classifier's inputs, or ``"auto"``: a classifier on every hidden
             layer's (cached) output, keeping the best on the validation split (lower layers
-            often transfer better, Yosinski et al. 2014). Other layers than -1 need an
-            ``nn.Sequential`` MLP.
+            often transfer better, Yosinski et al. 2014; needs a validation split). Other
+            layers than -1 cut the model into stages.
         base_epochs: source training epochs; None takes the source recipe's.
         epochs: fine-tuning epochs; None takes the target recipe's (``frozen``: at most,
             each classifier stopping once its training loss has settled, by
@@ -133,6 +140,8 @@ class Transfer(BenchMonitored, Technique):
         lr: fine-tuning learning rate; None takes the target recipe's (``full``) or
             :data:`FROZEN_LR_SCALE` times it (``frozen``: only a linear classifier on fixed
             features trains).
+        stages: names of the submodules where each stage starts, in forward order, the last
+            one being the classifier; None: one per ``Linear``.
 
     Learned state:
         base_energy_j_: joules of training the base (0 when it came trained).
@@ -153,6 +162,8 @@ class Transfer(BenchMonitored, Technique):
 
     name: ClassVar[str] = "transfer"
     kind: ClassVar[str] = "train"
+    needs: ClassVar[Needs] = Needs(model=("classifier",), task="transfer-target")
+    purpose: ClassVar[tuple[str, ...]] = ("training-energy",)
     paper: ClassVar[str] = (
         "Yosinski et al. 2014, How transferable are features in deep neural networks?"
     )
@@ -164,51 +175,48 @@ class Transfer(BenchMonitored, Technique):
         base_epochs: int | None = None,
         epochs: int | None = None,
         lr: float | None = None,
+        stages: Sequence[str] | None = None,
     ) -> None:
         self.mode = mode
         self.feature_layer = feature_layer
         self.base_epochs = base_epochs
         self.epochs = epochs
         self.lr = lr
+        self.stages = stages
 
-    @classmethod
-    def applies_to(cls, task: Any) -> bool:
-        """The transfer target tasks (they carry their source task)."""
-        return bool(task.extra.get("role") == "transfer-target")
+    def _named_stages(self) -> Sequence[str] | None:
+        return self.stages
 
     def _check_params(self) -> None:
         check_choice(type(self).__name__, "mode", self.mode, MODES)
-        if self.feature_layer not in ("auto", -1):
+        if not (isinstance(self.feature_layer, str) and self.feature_layer == "auto") and (
+            self.feature_layer != -1
+        ):
             check_number(
                 type(self).__name__, "feature_layer", self.feature_layer, low=1, integer=True
             )
         self._check_epochs("base_epochs", self.base_epochs)
         self._check_epochs("epochs", self.epochs)
         self._check_lr("lr", self.lr)
+        self._check_stages(self.stages)
 
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         torch = require("torch", "transfer")
-        source = getattr(data, "source", None)
-        self._val = (data.X_val, data.y_val)
+        source = data.source if isinstance(data, TransferData) else None
+        self._data = data
         meter = EnergyMeter(name="transfer").start()
         try:
             self.base_trained_in_apply_ = source is not None
             self.base_epochs_run_ = 0
             if source is not None:
-                try:
-                    if _last_linear(model)[1].out_features != source.n_classes:
-                        replace_classifier(model, source.n_classes)
-                except ValueError as e:
-                    raise self._fail("cannot find the classifier", e) from e
                 torch.manual_seed(source.seed)
+                if _last_linear(model)[1].out_features != source.n_classes:
+                    replace_classifier(model, source.n_classes)
                 self.base_epochs_run_ = self._fit(model, source, epochs=self.base_epochs).epochs_run
             self.base_energy_j_ = meter.energy_j()
             self.base_model_ = copy.deepcopy(model)
             torch.manual_seed(data.seed)
-            try:
-                head = replace_classifier(model, data.n_classes)
-            except ValueError as e:
-                raise self._fail("cannot find the classifier", e) from e
+            head = replace_classifier(model, data.n_classes)
             if self.mode == "frozen":
                 model = self._fine_tune_frozen(model, head, data)
             else:
@@ -224,24 +232,25 @@ class Transfer(BenchMonitored, Technique):
         return model
 
     def _fine_tune_frozen(self, model: nn.Module, head: nn.Linear, data: TrainData) -> nn.Module:
-        """Train new linear classifiers on cached frozen features; keep the best on validation."""
+        """Train new linear classifiers on frozen features; keep the best on validation."""
         torch = require("torch", "transfer")
-        from frugalml.reduce.progressive import mlp_blocks
-        from frugalml.train.loop import evaluate
+        from frugalml.reduce._structure import StageError, cut_stages, linear_head
+        from frugalml.train.loop import score
 
         for p in model.parameters():
             p.requires_grad_(False)
         try:
-            blocks, _ = mlp_blocks(model)
-        except InputError:
+            blocks = cut_stages(model, self.stages, "Linear")[:-1]
+        except StageError as e:
+            if self.feature_layer != -1 or self.stages is not None:
+                raise self._fail(
+                    f"cannot cut {type(model).__name__} into stages ({e})",
+                    hint="Use feature_layer=-1 (the classifier's inputs), or name the stages "
+                    "with stages=[...].",
+                ) from e
             blocks = []
-        if self.feature_layer != -1 and not blocks:
-            raise self._fail(
-                "feature_layer needs an nn.Sequential MLP to cut",
-                hint="Use feature_layer=-1 (the classifier's inputs) for other models.",
-            )
         if self.feature_layer == -1 or not blocks:
-            layers = [len(blocks)] if blocks else [-1]
+            layers = [-1]
         elif self.feature_layer == "auto":
             layers = list(range(1, len(blocks) + 1))
         else:
@@ -251,43 +260,34 @@ class Transfer(BenchMonitored, Technique):
                     f"(the model's hidden layers), 'auto' or -1; got {self.feature_layer!r}."
                 )
             layers = [int(self.feature_layer)]
-        train_f, val_f = (
-            _layer_outputs(model, blocks, data.X_train),
-            _layer_outputs(model, blocks, data.X_val),
-        )
+        if len(layers) > 1 and not data.has("val"):
+            raise InputError(
+                "transfer with feature_layer='auto' picks the layer on the validation split: "
+                "pass val= to TrainData.from_loader, or choose feature_layer=-1."
+            )
         # a linear model on fixed features takes a larger step than the whole network
         lr = FROZEN_LR_SCALE * data.lr if self.lr is None else self.lr
         best: tuple[float, int, Any] | None = None
         self.epochs_run_ = 0
-        for k in layers:
-            key = k if blocks else -1
-            features = TrainData(
-                train_f[key],
-                data.y_train,
-                val_f[key],
-                data.y_val,
-                batch_size=data.batch_size,
-                epochs=data.epochs,
-                lr=data.lr,
-                optimizer=data.optimizer,
-                seed=data.seed,
-            )
+        for k, features in zip(layers, _frozen_features(model, blocks, layers, data)):
             torch.manual_seed(data.seed)
-            candidate = (
-                torch.nn.Linear(train_f[key].shape[1], head.out_features) if blocks else head
-            )
+            shape = tuple(int(d) for d in features.example_input(1).shape[1:])
+            candidate = linear_head(shape, head.out_features) if k != -1 else head
+            for p in candidate.parameters():
+                p.requires_grad_(True)  # the new classifier is the only part that trains
             # with no epoch count given, a classifier trains until its loss has settled
             settle = [EnergyAwareEarlyStopping(monitor="train_loss")] if self.epochs is None else []
             self.epochs_run_ += self._fit(
                 candidate, features, epochs=self.epochs, lr=lr, callbacks=settle
             ).epochs_run
-            acc = evaluate(candidate, val_f[key], data.y_val)
+            acc = score(candidate, features, "val") if data.has("val") else float("nan")
             if best is None or acc > best[0]:  # ties keep the shallower layer
                 best = (acc, k, candidate)
         assert best is not None
         self.val_accuracy_, self.feature_layer_, new_head = best
-        if blocks:
-            modules = [m for b in blocks[: self.feature_layer_] for m in b]
+        if self.feature_layer_ != -1:
+            kept = blocks[: self.feature_layer_]
+            modules = [m for b in kept for m in (b if isinstance(b, torch.nn.Sequential) else [b])]
             model = torch.nn.Sequential(*modules, new_head)
         for p in model.parameters():
             p.requires_grad_(True)  # frozen for training only; the result is a plain model
@@ -309,19 +309,34 @@ class Transfer(BenchMonitored, Technique):
             )
 
 
-def _layer_outputs(model: nn.Module, blocks: list[Any], X: Any) -> dict[int, Any]:
-    """Output of each hidden block (1-based) of an MLP, or {-1: classifier inputs}, one pass."""
+def _frozen_features(
+    model: nn.Module, blocks: list[Any], layers: list[int], data: TrainData
+) -> list[TrainData]:
+    """The data with its inputs replaced by each layer's output (1-based hidden blocks; -1:
+    the classifier's inputs). In memory every layer comes from one pass per split (cached);
+    streamed, each is computed batch by batch as it is read."""
     torch = require("torch", "transfer")
-    if not blocks:
-        return {-1: classifier_inputs(model, X)}
-    out = {}
     model.eval()
+    if layers == [-1]:
+        return [data.map_inputs(lambda x: classifier_inputs(model, x))]
+    if not data.in_memory:
+        return [data.map_inputs(torch.nn.Sequential(*blocks[:k])) for k in layers]
+    outputs: dict[str, dict[int, Any]] = {}
     with torch.no_grad():
-        h = X
-        for k, block in enumerate(blocks, start=1):
-            h = block(h)
-            out[k] = h
-    return out
+        for split in ("train", "val") if data.has("val") else ("train",):
+            h = next(data.chunks(split))[0]
+            outputs[split] = {}
+            for k, block in enumerate(blocks, start=1):
+                h = block(h)
+                outputs[split][k] = h
+    return [
+        dataclasses.replace(
+            data,
+            X_train=outputs["train"][k],
+            X_val=outputs["val"][k] if "val" in outputs else None,
+        )
+        for k in layers
+    ]
 
 
 def break_even_tasks(

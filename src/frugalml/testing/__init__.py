@@ -5,6 +5,9 @@
 - :func:`make_powercap_tree`: a RAPL powercap sysfs tree in a folder, with wraparound.
 - ``FakeNVML`` / ``FakeAMDSMI``: stand-ins for the ``pynvml`` and ``amdsmi`` modules, with
   their error codes, to pass as ``NvmlSensor(nvml=FakeNVML(...))``.
+- :class:`~frugalml.testing._technique.TechniqueContract`: the contract suite every reduction
+  technique passes (subclass it in your plugin's tests), with its tiny models and data
+  (``ContractMLP``, ``ContractCNN``, ``contract_data``); it imports torch on first use.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from frugalml.testing._sensors import NullSensor, ScriptedSensor
 
 __all__ = [
     "ConstantPowerSensor",
+    "ContractCNN",
+    "ContractMLP",
     "FakeAMDSMI",
     "FakeAmdGpu",
     "FakeGPU",
@@ -27,6 +32,8 @@ __all__ = [
     "NullSensor",
     "ReplaySensor",
     "ScriptedSensor",
+    "TechniqueContract",
+    "contract_data",
     "make_powercap_tree",
 ]
 
@@ -35,6 +42,10 @@ _LAZY = {
     "FakeGPU": "frugalml.testing._nvml",
     "FakeAMDSMI": "frugalml.testing._amdsmi",
     "FakeAmdGpu": "frugalml.testing._amdsmi",
+    "TechniqueContract": "frugalml.testing._technique",
+    "ContractMLP": "frugalml.testing._technique",
+    "ContractCNN": "frugalml.testing._technique",
+    "contract_data": "frugalml.testing._technique",
 }
 
 

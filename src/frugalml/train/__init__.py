@@ -1,8 +1,9 @@
 """Training helpers shared by the reduction techniques and the bench.
 
-- :class:`TrainData` — train/validation tensors plus the task's recipe and model factory.
-- :func:`fit`, :func:`evaluate`, :func:`predict` — a minimal deterministic CPU loop with
-  a per-epoch callback hook (:class:`EpochEnd`; return True to stop).
+- :class:`TrainData` — training/validation data (tensors, or DataLoaders streamed with
+  :meth:`TrainData.from_loader`), loss and metric, the task's recipe and model factory.
+- :func:`fit`, :func:`evaluate`, :func:`score`, :func:`predict` — a minimal deterministic
+  CPU loop with a per-epoch callback hook (:class:`EpochEnd`; return True to stop).
 - :func:`mlp`, :func:`small_cnn` — model factories of the bench tasks;
   :class:`DtypeWrapper` runs a bf16/fp16 model behind float32 inputs and outputs.
 
@@ -31,6 +32,7 @@ _LAZY = {
     "fit": "frugalml.train.loop",
     "evaluate": "frugalml.train.loop",
     "predict": "frugalml.train.loop",
+    "score": "frugalml.train.loop",
     "EpochEnd": "frugalml.train.loop",
     "FitHistory": "frugalml.train.loop",
     "Callback": "frugalml.train.loop",
@@ -42,7 +44,16 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from frugalml.train.data import ModelFactory, TrainData
-    from frugalml.train.loop import Callback, EpochEnd, FitHistory, LossFn, evaluate, fit, predict
+    from frugalml.train.loop import (
+        Callback,
+        EpochEnd,
+        FitHistory,
+        LossFn,
+        evaluate,
+        fit,
+        predict,
+        score,
+    )
     from frugalml.train.models import DtypeWrapper, mlp, small_cnn
 
 __all__ = [
@@ -57,6 +68,7 @@ __all__ = [
     "fit",
     "mlp",
     "predict",
+    "score",
     "small_cnn",
 ]
 

@@ -1,10 +1,11 @@
-"""A minimal, deterministic classification training loop shared by techniques and the bench.
+"""A minimal, deterministic training loop shared by techniques and the bench.
 
-``fit`` trains in place with cross-entropy (or a given loss), mini-batches shuffled
-by a seeded generator, so two runs with the same seed and thread count give the same
-weights. After every epoch it calls the callbacks with an :class:`EpochEnd`; a
-callback that returns True stops training (the hook for early stopping and energy
-budgets). ``evaluate`` and ``predict`` run in inference mode, in batches.
+``fit`` trains in place with the data's loss (cross-entropy by default) or a technique's,
+mini-batches shuffled by a seeded generator (in memory) or read from the user's loader
+(streamed), so two runs with the same seed and thread count give the same weights. After
+every epoch it calls the callbacks with an :class:`EpochEnd`; a callback that returns True
+stops training (the hook for early stopping and energy budgets). ``evaluate``, ``score``
+and ``predict`` run in inference mode, in batches.
 
 Units: seconds for durations; accuracy is a fraction in [0, 1].
 """
@@ -18,13 +19,23 @@ from typing import TYPE_CHECKING
 
 from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
+from frugalml.errors import InputError
 from frugalml.train.data import OPTIMIZERS, TrainData
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["Callback", "EpochEnd", "FitHistory", "LossFn", "evaluate", "fit", "predict"]
+__all__ = [
+    "Callback",
+    "EpochEnd",
+    "FitHistory",
+    "LossFn",
+    "evaluate",
+    "fit",
+    "predict",
+    "score",
+]
 
 #: ``loss_fn(logits, y_batch, x_batch) -> scalar loss``; ``x_batch`` lets a loss look
 #: at the inputs (distillation runs the teacher on them).
@@ -39,7 +50,8 @@ class EpochEnd:
         epoch: 1-based number of the epoch just finished.
         epochs: epochs planned for this fit.
         train_loss: mean training loss over the epoch's batches.
-        val_accuracy: accuracy on ``data.X_val`` when ``fit(validate=True)``, else None.
+        val_accuracy: the data's metric on its validation split (accuracy unless the data
+            has a metric of its own) when ``fit(validate=True)``, else None.
         elapsed_s: seconds since ``fit`` started.
         model: the model being trained (do not replace it; reading is fine).
     """
@@ -90,18 +102,19 @@ def fit(
     Args:
         model: the model to train; its trainable parameters are optimised.
         data: tensors and recipe.
-        epochs: number of passes over ``data.X_train``; 0 trains nothing.
+        epochs: number of passes over the training split; 0 trains nothing.
         lr: learning rate.
         optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9).
         batch_size: mini-batch size.
         seed: seeds ``torch.manual_seed`` and the shuffling generator.
-        loss_fn: ``loss_fn(logits, y, x)``; cross-entropy when None.
+        loss_fn: ``loss_fn(outputs, y, x)``; the data's loss (cross-entropy by default)
+            when None.
         autocast_dtype: run forward passes under ``torch.autocast("cpu", dtype)``,
             e.g. ``torch.bfloat16``.
         after_step: called with the model after every optimiser step (weight clipping).
         callbacks: called after every epoch with an :class:`EpochEnd`; True stops.
-        validate: compute validation accuracy after every epoch (costs an inference
-            pass over ``X_val`` per epoch).
+        validate: compute the validation metric after every epoch (costs an inference
+            pass over the validation split per epoch).
 
     Returns:
         The :class:`FitHistory`.
@@ -138,15 +151,14 @@ def fit(
         if optimizer == "adam"
         else torch.optim.SGD(params, lr=lr, momentum=0.9)
     )
-    loss_of = loss_fn or (lambda logits, y, x: torch.nn.functional.cross_entropy(logits, y))
-    X, y = data.X_train, data.y_train
+    base_loss = data.loss_fn()
+    loss_of = loss_fn or (lambda out, y, x: base_loss(out, y))
     for epoch in range(1, epochs + 1):
         model.train()
-        order = torch.randperm(len(X), generator=generator)
         total, n_batches = 0.0, 0
-        for i in range(0, len(X), batch_size):
-            idx = order[i : i + batch_size]
-            xb, yb = X[idx], y[idx]
+        for xb, yb in data.batches(
+            "train", batch_size=batch_size, shuffle=True, generator=generator
+        ):
             opt.zero_grad(set_to_none=True)
             if autocast_dtype is not None:
                 with torch.autocast("cpu", dtype=autocast_dtype):
@@ -162,7 +174,7 @@ def fit(
             n_batches += 1
         history.epochs_run = epoch
         history.train_loss.append(total / max(n_batches, 1))
-        val_acc = evaluate(model, data.X_val, data.y_val) if validate else None
+        val_acc = score(model, data, "val") if validate else None
         if val_acc is not None:
             history.val_accuracy.append(val_acc)
         state = EpochEnd(
@@ -223,3 +235,37 @@ def evaluate(
         return float("nan")
     pred = predict(model, X, batch_size=batch_size)
     return float((pred == y).float().mean())
+
+
+def score(model: nn.Module, data: TrainData, split: str = "val") -> float:
+    """The data's metric (accuracy unless it has its own) of ``model`` on ``split``.
+
+    In memory with the default metric this is :func:`evaluate`; otherwise the metric of
+    each batch, averaged weighted by batch size (streamed batch by batch). The model's
+    train/eval mode is restored afterwards.
+
+    Example:
+        >>> import torch
+        >>> from frugalml.train import TrainData, mlp
+        >>> X = torch.randn(8, 4); y = torch.arange(8) % 2
+        >>> 0.0 <= score(mlp(4, 8, 2), TrainData(X, y, X, y), "val") <= 1.0
+        True
+    """
+    torch = require("torch", "frugalml.train.score")
+    if not data.has(split):
+        raise InputError(f"score: the data has no {split} split.")
+    if data.in_memory and data.metric is None and data.target_kind == "classification":
+        X, y = next(data.chunks(split))
+        return evaluate(model, X, y)
+    metric = data.metric_fn()
+    total, n = 0.0, 0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for x, y in data.batches(split, batch_size=1024):
+                total += metric(model(x), y) * len(y)
+                n += len(y)
+    finally:
+        model.train(was_training)
+    return total / n if n else float("nan")
