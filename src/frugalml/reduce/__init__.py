@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+from frugalml.reduce.active import ActiveLearning
 from frugalml.reduce.base import (
     KINDS,
     Technique,
@@ -30,9 +31,13 @@ from frugalml.reduce.base import (
     weight_layers,
 )
 from frugalml.reduce.binary import BinaryConnect
+from frugalml.reduce.blocks import Depthwise, Fire, WeightSharing
 from frugalml.reduce.cluster import WeightCluster
 from frugalml.reduce.distill import Distill
+from frugalml.reduce.early_exit import EarlyExit
+from frugalml.reduce.early_stop import EarlyStopEnergy, EnergyAwareEarlyStopping
 from frugalml.reduce.needs import DATA, MODEL_PARTS, PURPOSES, TARGETS, Needs
+from frugalml.reduce.progressive import Progressive
 from frugalml.reduce.prune import ChannelPrune, MagnitudePrune
 from frugalml.reduce.quantize import (
     BACKENDS,
@@ -50,6 +55,8 @@ from frugalml.reduce.registry import (
     available_techniques,
     get_technique,
 )
+from frugalml.reduce.softmax import AdaptiveSoftmax, HierarchicalSoftmax
+from frugalml.reduce.transfer import Transfer, TransferData
 
 __all__ = [
     "BACKENDS",
@@ -63,17 +70,29 @@ __all__ = [
     "QAT",
     "REGISTRY",
     "TARGETS",
+    "ActiveLearning",
+    "AdaptiveSoftmax",
     "BinaryConnect",
     "ChannelPrune",
+    "Depthwise",
     "Distill",
+    "EarlyExit",
+    "EarlyStopEnergy",
+    "EnergyAwareEarlyStopping",
+    "Fire",
+    "HierarchicalSoftmax",
     "Int8Dynamic",
     "Int8Static",
     "MagnitudePrune",
     "Needs",
+    "Progressive",
     "QuantBackend",
     "Technique",
     "TorchAOEagerBackend",
+    "Transfer",
+    "TransferData",
     "WeightCluster",
+    "WeightSharing",
     "available_techniques",
     "count_nonzero",
     "count_params",
