@@ -169,9 +169,12 @@ class Technique(ParamsMixin, ABC):
         """
         if task.extra.get("role") != cls.needs.task or not set(cls.purpose) & set(task.purposes):
             return False
+        torch = require("torch", "frugal bench")
         from frugalml.reduce._structure import unmet_model_need
 
-        return unmet_model_need(cls.needs, task.make_model()) is None
+        with torch.random.fork_rng():  # building the probe leaves the caller's RNG alone
+            model = task.make_model()
+        return unmet_model_need(cls.needs, model) is None
 
     def bench_context(
         self,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -172,7 +172,12 @@ class TechniqueContract:
     parameter value fails with one line naming the parameter, before any work; data that
     lacks what ``needs`` declares fails in one line; it works from a ``DataLoader``
     (streamed); and on regression targets when it declares them.
+
+    The checks that only read the result of an ``apply`` share one (made once per
+    technique configuration and kept for the session).
     """
+
+    _applied: ClassVar[dict[str, tuple[Any, ...]]] = {}
 
     def make_technique(self) -> Technique:
         """The technique under test, with fast settings whose result does not depend on
@@ -192,6 +197,18 @@ class TechniqueContract:
         if technique.kind == "compress":
             fit(model, data)
         return model
+
+    def _first_apply(self) -> tuple[Technique, TrainData, nn.Module, Any, nn.Module]:
+        """The technique after one apply, its data, its input model, a snapshot of that model
+        taken before, and the result."""
+        t = self.make_technique()
+        key = f"{type(self).__module__}.{type(self).__qualname__}:{t!r}"
+        if key not in TechniqueContract._applied:
+            data = self.make_data(t)
+            model = self.make_model(t, data)
+            before = _snapshot(model)
+            TechniqueContract._applied[key] = (t, data, model, before, t.apply(model, data))
+        return TechniqueContract._applied[key]  # type: ignore[return-value]
 
     # --- the checks ---------------------------------------------------------------------------
 
@@ -213,25 +230,18 @@ class TechniqueContract:
         assert type(t)().set_params(**params).get_params() == params
 
     def test_apply_leaves_the_input_untouched(self) -> None:
-        t = self.make_technique()
-        data = self.make_data(t)
-        model = self.make_model(t, data)
-        before = _snapshot(model)
-        X = data.example_input(4)
-        reduced = t.apply(model, data)
+        _, data, model, before, reduced = self._first_apply()
         assert _unchanged(before, _snapshot(model)), "apply changed its input model"
         assert reduced is not model and not reduced.training
+        X = data.example_input(4)
         with torch.no_grad():
-            out, expected = reduced(X), model.eval()(X)
+            out, expected = reduced(X), copy.deepcopy(model).eval()(X)
         assert out.shape == expected.shape and out.dtype == torch.float32
 
     def test_learned_attributes_end_in_underscore(self) -> None:
-        t = self.make_technique()
-        params = t.get_params()
-        data = self.make_data(t)
-        t.apply(self.make_model(t, data), data)
-        new = set(vars(t)) - set(params)
-        public = [k for k in new if not k.startswith("_")]
+        params = self.make_technique().get_params()
+        t = self._first_apply()[0]
+        public = [k for k in set(vars(t)) - set(params) if not k.startswith("_")]
         assert public and all(k.endswith("_") for k in public), sorted(public)
         assert t.get_params() == params, "apply changed a parameter"
         report = t.report()
@@ -239,24 +249,16 @@ class TechniqueContract:
         assert all(isinstance(v, int | float | str | list) for v in report.values())
 
     def test_same_seed_same_result(self) -> None:
-        t = self.make_technique()
-        data = self.make_data(t)
-        model = self.make_model(t, data)
-        X = data.example_input(8)
-        first = t.apply(copy.deepcopy(model), data)
+        _, data, model, _, first = self._first_apply()
         second = self.make_technique().apply(copy.deepcopy(model), data)
+        X = data.example_input(8)
         with torch.no_grad():
             assert torch.equal(first(X), second(X)), "two applies with the same seed differ"
 
     def test_bad_parameters_fail_in_one_line(self) -> None:
-        data: TrainData | None = None
-        model: nn.Module | None = None
+        _, data, model, _, _ = self._first_apply()
         for name in self.make_technique().get_params():
             t = self.make_technique().set_params(**{name: _Nonsense()})
-            if data is None:
-                data = self.make_data(t)
-                model = self.make_model(t, data)
-            assert model is not None
             try:
                 t.apply(model, data)
             except InputError as e:
@@ -266,9 +268,8 @@ class TechniqueContract:
                 raise AssertionError(f"{type(t).__name__}({name}=<nonsense>) was accepted")
 
     def test_data_it_lacks_fails_in_one_line(self) -> None:
+        _, _, model, _, _ = self._first_apply()
         t = self.make_technique()
-        data = self.make_data(t)
-        model = self.make_model(t, data)
         if t.needs.data == "none":
             assert not t.apply(model, None).training
         else:
@@ -281,12 +282,12 @@ class TechniqueContract:
         t = self.make_technique()
         data = self.make_data(t, loader=True)
         assert data.X_train is None
-        model = self.make_model(t, self.make_data(t))
+        model = self._first_apply()[2]
         reduced = t.apply(model, data)
         assert data.loaders["train"].dataset.reads > 0
         X = data.example_input(4)
         with torch.no_grad():
-            assert reduced(X).shape == model.eval()(X).shape
+            assert reduced(X).shape == copy.deepcopy(model).eval()(X).shape
 
     def test_regression_when_declared(self) -> None:
         t = self.make_technique()
