@@ -4,15 +4,9 @@ import torch
 from frugalml.errors import InputError, TechniqueError
 from frugalml.profiler import profile
 from frugalml.reduce import count_params
-from frugalml.reduce.blocks import (
-    Depthwise,
-    Fire,
-    WeightSharing,
-    depthwise_separable,
-    fire_modules,
-    share_weights,
-)
+from frugalml.reduce.blocks import Depthwise, Fire, depthwise_separable, fire_modules
 from frugalml.reduce.layers import FireModule
+from frugalml.reduce.sharing import WeightSharing, share_weights
 from frugalml.train import evaluate, mlp, small_cnn
 
 X = torch.randn(2, 1, 8, 8)

@@ -1,8 +1,8 @@
 """The bench harness: train each task's baseline, apply every requested technique, measure all
 rows the same way, and write ``results.json`` as it goes.
 
-One :class:`BenchConfig` holds every parameter (the CLI and ``frugal demo`` build it too);
-``run_bench(config)`` is a short pipeline: the config resolves into a plan (tasks, and the
+One :class:`~frugalml.bench.config.BenchConfig` holds every parameter (the CLI and
+``frugal demo`` build it too); ``run_bench(config)`` is a short pipeline: the config resolves into a plan (tasks, and the
 techniques of each), each task runs its repeats (baseline, then every technique), and the
 repeats aggregate into rows.
 
@@ -23,17 +23,16 @@ import copy
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from frugalml._lazy import require
-from frugalml._params import check_choice, check_number, unknown_name
+from frugalml.bench.config import SUITES, BenchConfig, Plan
 from frugalml.bench.measure_model import inference_energy, latency_ms, model_facts
 from frugalml.bench.results import SCHEMA, finish_row, write_results
-from frugalml.bench.tasks import Task, all_tasks, get_task
+from frugalml.bench.tasks import Task
 from frugalml.reduce.registry import available_techniques
 
 __all__ = ["SUITES", "BenchConfig", "Plan", "available_techniques", "run_bench"]
@@ -43,108 +42,6 @@ log = logging.getLogger(__name__)
 LATENCY_BATCH = 256
 
 OnRow = Callable[[str, str, dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class Suite:
-    repeats: int
-    infer_seconds: float
-    tasks: tuple[str, ...] | None  # None: every registered task
-    techniques: tuple[str, ...] | None  # None: every technique that applies to the task
-
-
-SUITES = {
-    "quick": Suite(1, 0.3, None, None),
-    "full": Suite(3, 1.0, None, None),
-}
-
-
-def default_tasks() -> list[str]:
-    """The suites' tasks: every registered task but transfer sources (transfer trains them)."""
-    return [n for n, t in all_tasks().items() if t.extra.get("role") != "transfer-source"]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A validated config: the tasks, the techniques of each, the repeats and the suite."""
-
-    suite: Suite
-    tasks: list[Task]
-    techniques: dict[str, list[str]]
-    requested: list[str]
-    repeats: int
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """Every parameter of a bench run.
-
-    Attributes:
-        suite: ``"quick"`` (1 repeat) or ``"full"`` (3 repeats, longer energy windows).
-        tasks: task names (default: the suite's).
-        techniques: technique names, run on every task (default: on each task, the
-            techniques that apply to it, ``Technique.applies_to``).
-        repeats: override the suite's repeats.
-        seed: training seed of the first repeat (repeat r uses ``seed + r``).
-        out_dir: where ``results.json`` goes (rewritten after every task).
-        db: registry for the tracked runs (``False``: none).
-        region, pue: carbon settings, as for the tracker.
-        threads: torch intra-op threads during the bench (restored after). 1 by default:
-            these small models gain nothing from more, and spinning threads waste energy;
-            None keeps torch's setting.
-        technique_params: per technique name, parameters overriding its defaults.
-
-    Example:
-        >>> BenchConfig(tasks=["iris-mlp"], techniques=["int8-dynamic"]).plan().techniques
-        {'iris-mlp': ['int8-dynamic']}
-    """
-
-    suite: str = "quick"
-    tasks: Sequence[str] | None = None
-    techniques: Sequence[str] | None = None
-    repeats: int | None = None
-    seed: int = 0
-    out_dir: str | Path | None = None
-    db: str | bool | None = None
-    region: str | None = None
-    pue: float | str | None = None
-    threads: int | None = 1
-    technique_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    def plan(self) -> Plan:
-        """Validate every value and resolve the tasks and the techniques of each.
-
-        Raises:
-            InputError: an unknown suite, task or technique (listing the valid ones), or a
-                bad repeats / seed / threads value.
-        """
-        check_choice("frugal bench", "suite", self.suite, SUITES)
-        suite = SUITES[self.suite]
-        tasks = [get_task(t) for t in (self.tasks or suite.tasks or default_tasks())]
-        registry = available_techniques()
-        names = list(
-            self.techniques if self.techniques is not None else suite.techniques or registry
-        )
-        for name in names:
-            if name not in registry:
-                raise unknown_name("technique", name, registry)
-        repeats = suite.repeats if self.repeats is None else self.repeats
-        check_number("frugal bench", "repeats", repeats, low=1, integer=True)
-        check_number("frugal bench", "seed", self.seed, low=0, integer=True)
-        if self.threads is not None:
-            check_number("frugal bench", "threads", self.threads, low=1, integer=True)
-        explicit = self.techniques is not None
-        per_task = {
-            t.name: [n for n in names if explicit or registry[n].applies_to(t)] for t in tasks
-        }
-        return Plan(suite, tasks, per_task, names, repeats)
-
-    def params_for(self, task: Task, name: str) -> dict[str, Any]:
-        """The technique's parameters on ``task``: the task's recipe, then this config's."""
-        return {
-            **task.extra.get("technique_params", {}).get(name, {}),
-            **self.technique_params.get(name, {}),
-        }
 
 
 def run_bench(

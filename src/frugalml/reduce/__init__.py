@@ -31,7 +31,7 @@ from frugalml.reduce.base import (
     weight_layers,
 )
 from frugalml.reduce.binary import BinaryConnect
-from frugalml.reduce.blocks import Depthwise, Fire, WeightSharing
+from frugalml.reduce.blocks import Depthwise, Fire
 from frugalml.reduce.cluster import WeightCluster
 from frugalml.reduce.distill import Distill
 from frugalml.reduce.early_exit import EarlyExit
@@ -55,6 +55,7 @@ from frugalml.reduce.registry import (
     available_techniques,
     get_technique,
 )
+from frugalml.reduce.sharing import WeightSharing
 from frugalml.reduce.softmax import AdaptiveSoftmax, HierarchicalSoftmax
 from frugalml.reduce.transfer import Transfer, TransferData
 

@@ -33,7 +33,7 @@ from frugalml.errors import FrugalWarning
 from frugalml.reduce.active import ActiveLearning
 from frugalml.reduce.base import Technique
 from frugalml.reduce.binary import BinaryConnect
-from frugalml.reduce.blocks import Depthwise, Fire, WeightSharing
+from frugalml.reduce.blocks import Depthwise, Fire
 from frugalml.reduce.cluster import WeightCluster
 from frugalml.reduce.distill import Distill
 from frugalml.reduce.early_exit import EarlyExit
@@ -42,6 +42,7 @@ from frugalml.reduce.needs import PURPOSES
 from frugalml.reduce.progressive import Progressive
 from frugalml.reduce.prune import ChannelPrune, MagnitudePrune
 from frugalml.reduce.quantize import BF16, FP16, QAT, Int8Dynamic, Int8Static
+from frugalml.reduce.sharing import WeightSharing
 from frugalml.reduce.softmax import AdaptiveSoftmax, HierarchicalSoftmax
 from frugalml.reduce.transfer import Transfer
 

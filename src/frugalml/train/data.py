@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
 from frugalml.errors import InputError
+from frugalml.train._loaders import MappedLoader, pair
+from frugalml.train.metrics import accuracy, neg_mse
 
 if TYPE_CHECKING:
     import torch
@@ -293,7 +295,7 @@ class TrainData:
         """
         if self.loaders:
             for batch in self.loaders[split]:
-                yield _pair(batch, split)
+                yield pair(batch, split)
             return
         torch = require("torch", "TrainData.batches")
         X, y = (self.X_train, self.y_train) if split == "train" else (self.X_val, self.y_val)
@@ -338,7 +340,7 @@ class TrainData:
         """The metric: the user's, else accuracy (or the negative MSE for float targets)."""
         if self.metric is not None:
             return self.metric
-        return _neg_mse if self.target_kind == "regression" else _accuracy
+        return neg_mse if self.target_kind == "regression" else accuracy
 
     # --- derived data -----------------------------------------------------------------------
 
@@ -383,7 +385,7 @@ class TrainData:
                     X_train=fn(self.X_train),
                     X_val=None if self.X_val is None else fn(self.X_val),
                 )
-        mapped = {split: _MappedLoader(loader, fn) for split, loader in self.loaders.items()}
+        mapped = {split: MappedLoader(loader, fn) for split, loader in self.loaders.items()}
         return dataclasses.replace(self, loaders=mapped, _first={})
 
     def _peek(self, split: str) -> tuple[Any, Any]:
@@ -400,38 +402,6 @@ class TrainData:
         return self._first[split]
 
 
-class _MappedLoader:
-    """A loader whose inputs pass through ``fn`` (no grad) as they are read."""
-
-    def __init__(self, loader: Any, fn: Callable[[Any], Any]) -> None:
-        self.loader, self.fn = loader, fn
-        self.dataset = getattr(loader, "dataset", None)
-        self.batch_size = getattr(loader, "batch_size", None)
-
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
-        torch = require("torch", "TrainData.map_inputs")
-        for batch in self.loader:
-            x, y = _pair(batch, "mapped")
-            with torch.no_grad():  # not around the yield: the consumer may be training
-                mapped = self.fn(x)
-            yield mapped, y
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-
-def _pair(batch: Any, split: str) -> tuple[Any, Any]:
-    if isinstance(batch, list | tuple) and len(batch) == 2:
-        return batch[0], batch[1]
-    shape = f"a {type(batch).__name__}" + (
-        f" of {len(batch)}" if isinstance(batch, list | tuple) else ""
-    )
-    raise InputError(
-        f"TrainData: the {split} loader must yield (inputs, targets) pairs; got {shape}. "
-        "Wrap its dataset so that __getitem__ returns (x, y)."
-    )
-
-
 def _check_targets(y: Any, what: str, loss: Any) -> None:
     if y.is_floating_point():
         if loss is None:
@@ -445,11 +415,3 @@ def _check_targets(y: Any, what: str, loss: Any) -> None:
             f"TrainData: {what} must be a 1-D integer tensor of class labels; got shape "
             f"{tuple(y.shape)}."
         )
-
-
-def _accuracy(outputs: Any, targets: Any) -> float:
-    return float((outputs.argmax(dim=1) == targets).float().mean())
-
-
-def _neg_mse(outputs: Any, targets: Any) -> float:
-    return -float(((outputs.reshape(targets.shape) - targets) ** 2).mean())
