@@ -125,3 +125,28 @@ def test_summary_formats_piped_in_full(fmt, monkeypatch, tmp_path):
     else:
         assert name in res.stdout and "[red]boom[/red]" in res.stdout  # whole, literal
         assert "…" not in res.stdout
+
+
+def test_demo_passes_one_bench_config_and_writes_the_report(tmp_path, monkeypatch, capsys):
+    """frugal demo builds the BenchConfig the bench takes (here shrunk to one tiny row)."""
+    import dataclasses
+
+    from frugalml.cli import bench as bench_cli
+
+    seen = []
+    original = bench_cli.run_and_print
+
+    def tiny(config, how="table"):
+        seen.append(config)
+        small = dataclasses.replace(config, tasks=["iris-mlp"], techniques=["int8-dynamic"])
+        return original(small, how)
+
+    monkeypatch.setattr(bench_cli, "run_and_print", tiny)
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", str(tmp_path / "demo"), "--seed", "3", "--region", "FR"])
+    assert exc.value.code == 0
+    (config,) = seen
+    assert (config.suite, config.seed, config.region) == ("quick", 3, "FR")
+    assert (tmp_path / "demo" / "bench" / "results.json").exists()
+    assert (tmp_path / "demo" / "report.html").exists()
+    assert "report:" in capsys.readouterr().out
