@@ -204,13 +204,11 @@ def _worker(
 ) -> None:
     """Run ``quota`` trials of the study in this process."""
     optuna = require("optuna", "frugal search")
-    torch = require("torch", "frugal search")
-
-    torch.set_num_threads(config.threads)
     space = None
     if config.task is not None and not config.user_objective:
         from frugalml.bench.spaces import get_space
 
+        require("torch", "frugal search").set_num_threads(config.threads)
         space = get_space(config.task, config.space, weight_sharing=config.weight_sharing)
     study = optuna.load_study(
         study_name=config.study_name,
