@@ -222,3 +222,20 @@ def test_weight_sharing_search_charges_the_supernet_and_retrains_the_best(tmp_pa
     (session,) = data["study"]["sessions"]
     assert session["supernet_energy_j"] > 0 and session["supernet_steps"] > 0
     assert data["overhead_energy_j"] >= 0.8 * session["supernet_energy_j"]
+
+
+def test_the_task_objective_travels_to_a_worker_process():
+    """Workers get the objective pickled (spawn): it must rebuild its space and data there."""
+    import pickle
+
+    from frugalml.search.config import SearchConfig
+    from frugalml.search.objective import TaskObjective
+
+    config = SearchConfig(task="iris-mlp", space="hpo", db=False, infer_seconds=0.02)
+    objective = TaskObjective(config, "s")
+    objective.warm_up()  # loads the data and the space: neither may travel
+    copy = pickle.loads(pickle.dumps(objective))
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"lr": 0.01, "batch_size": 32, "epochs": 2, "weight_decay": 1e-4})
+    study.optimize(copy, n_trials=1)
+    assert study.trials[0].state.name == "COMPLETE" and study.trials[0].user_attrs["session"] == "s"

@@ -216,6 +216,8 @@ def _worker(
         sampler=make_sampler(config, index, config.n_trials),
         pruner=make_pruner(config, space),
     )
+    if not isinstance(objective, _UserObjective):
+        objective.warm_up()
     callbacks: list[Any] = []
     if config.budget_j is not None:
         callbacks.append(EnergyBudgetCallback(config.budget_j))
@@ -390,7 +392,12 @@ def _spawn(
     while not errors.empty():
         failures.append(errors.get())
     failures += [
-        (i, f"exit code {p.exitcode}")
+        (
+            i,
+            f"exit code {p.exitcode} before it could report (a script that starts workers must "
+            "guard its entry point with `if __name__ == '__main__':`, as for any "
+            "multiprocessing code)",
+        )
         for i, p in enumerate(procs)
         if p.exitcode and all(f[0] != i for f in failures)
     ]

@@ -174,6 +174,9 @@ class SupernetObjective:
         self.net = net
         self.task_objective = TaskObjective(config, session, space)
 
+    def warm_up(self) -> None:
+        self.task_objective.warm_up()
+
     def __call__(self, trial: Any) -> float:
         if trial.user_attrs.get("role") == "retrain":
             value = self.task_objective(trial)
