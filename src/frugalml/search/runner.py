@@ -293,7 +293,7 @@ def run_search(
     study = optuna.create_study(
         storage=storage, study_name=config.study_name, directions=directions, load_if_exists=True
     )
-    if not exists:
+    if FRUGAL_ATTR not in study.user_attrs:  # new, or created by plain Optuna
         study.set_user_attr(FRUGAL_ATTR, _study_info(config))
     session = _Session(config)
     space = None
