@@ -35,3 +35,13 @@ def learning_curve(trial: optuna.Trial) -> float:
         if trial.should_prune():
             raise optuna.TrialPruned()
     return value
+
+
+def dies_on_trial_0(trial: optuna.Trial) -> float:
+    """Trial 0's worker process ends abruptly (as if killed)."""
+    import os
+
+    x = trial.suggest_float("x", 0, 1)
+    if trial.number == 0:
+        os._exit(3)
+    return x

@@ -239,3 +239,24 @@ def test_the_task_objective_travels_to_a_worker_process():
     study.enqueue_trial({"lr": 0.01, "batch_size": 32, "epochs": 2, "weight_decay": 1e-4})
     study.optimize(copy, n_trials=1)
     assert study.trials[0].state.name == "COMPLETE" and study.trials[0].user_attrs["session"] == "s"
+
+
+def test_a_dead_worker_loses_nothing_measured(tmp_path):
+    from frugalml.errors import FrugalError
+
+    out = tmp_path / "out"
+    with pytest.raises(FrugalError, match="exit code 3"):
+        optimize(
+            objectives.dies_on_trial_0,
+            objectives=("x:maximize",),
+            n_trials=2,
+            workers=2,
+            out_dir=str(out),
+            db=False,
+        )
+    data = json.loads((out / "search.json").read_text())  # written all the same
+    states = {t["number"]: t["state"] for t in data["trials"]}
+    assert states == {0: "fail", 1: "complete"}
+    (session,) = data["study"]["sessions"]
+    # the dead worker's energy was seen by the session's process-tree measurement
+    assert session["energy_j"] > session["trial_energy_j"]

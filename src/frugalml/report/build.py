@@ -119,15 +119,17 @@ def build_report(
             "runs."
         )
 
-    searches = load_searches(search) if search else []
-    if searches and (bench is not None or runs or last is not None):
+    if search and (bench is not None or runs or last is not None):
         raise InputError("Give --search alone: a search report covers the searches' trial runs.")
+    searches = load_searches(search) if search else []
     bench_path, data = load_bench(bench) if bench is not None else (None, None)
     if data is None and not searches and not runs and last is None:
         last = DEFAULT_LAST
     st: Store | None = None
     try:
-        st, records, notes = _select(store, runs, last, data, search_run_ids(searches))
+        st, records, notes = _select(
+            store, runs, last, data, search_run_ids(searches) if searches else None
+        )
         infos = [run_info(r) for r in records]
         stats = sample_stats(st, [r.id for r in infos]) if st is not None and infos else {}
         no_samples = sum(r.id not in stats for r in infos)
@@ -220,7 +222,7 @@ def _select(
     search_ids: list[str] | None = None,
 ) -> tuple[Store | None, list[RunRecord], list[str]]:
     """The registry and the runs the report covers (a bench's or searches' runs when given)."""
-    if data is None and not search_ids:
+    if data is None and search_ids is None:
         st = _open_store(store)
         if st is None:
             raise InputError(

@@ -164,10 +164,14 @@ class _Session:
         self._tracker.start()
 
     def finish(self, study: Any, workers: int) -> dict[str, Any]:
+        """Stop measuring, close trials a dead worker left running, record the session."""
         run = self._tracker.stop()
         mine = [
             t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("session") == self.id
         ]
+        for t in mine:
+            if t.state.name == "RUNNING":  # its worker is gone: every worker has exited here
+                _fail_trial(study, t)
         trial_j = sum(float(t.user_attrs.get("energy_j", 0.0)) for t in mine)
         total_j = float(run.energy_j["total"])
         overhead = max(0.0, total_j - trial_j)
@@ -187,6 +191,18 @@ class _Session:
         }
         study.set_user_attr(SESSION_PREFIX + self.id, record)
         return record
+
+
+def _fail_trial(study: Any, trial: Any) -> None:
+    from optuna.trial import TrialState
+
+    try:
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        study._storage.set_trial_user_attr(
+            trial._trial_id, "fail_reason", "its worker process ended during the trial"
+        )
+    except Exception as e:  # already finished elsewhere, or the storage is gone
+        log.warning("could not mark trial %s as failed: %s", trial.number, e)
 
 
 def _quotas(n: int, workers: int) -> list[int]:
@@ -318,9 +334,10 @@ def run_search(
         _run_workers(config, work, n, spec, study, session.id, on_progress)
         if config.weight_sharing:
             _retrain_best(config, work, spec, study)
-    finally:
+    finally:  # also after an interrupt or a failed worker: what was measured is kept
         session.finish(study, min(config.workers, max(n, 1)))
-    return _write(study, config, spec)
+        result = _write(study, config, spec)
+    return result
 
 
 def _enqueue_grid(study: Any, config: SearchConfig, space: Any, exists: bool) -> int:
@@ -394,9 +411,8 @@ def _spawn(
     failures += [
         (
             i,
-            f"exit code {p.exitcode} before it could report (a script that starts workers must "
-            "guard its entry point with `if __name__ == '__main__':`, as for any "
-            "multiprocessing code)",
+            f"it died with exit code {p.exitcode} without reporting (killed, out of memory, or "
+            "a script starting workers without an `if __name__ == '__main__':` guard)",
         )
         for i, p in enumerate(procs)
         if p.exitcode and all(f[0] != i for f in failures)
