@@ -31,7 +31,14 @@ def run_cli(args, capsys):
         (["--task", "iris-mlp", "--workers", "0"], "--workers"),
         (["--task", "iris-mlp", "--max-train-energy-j", "nan"], "--max-train-energy-j"),
         (
-            ["--task", "iris-mlp", "--objectives", "accuracy,train_energy_j", "--pruner", "hyperband"],
+            [
+                "--task",
+                "iris-mlp",
+                "--objectives",
+                "accuracy,train_energy_j",
+                "--pruner",
+                "hyperband",
+            ],
             "cannot prune multi-objective",
         ),
         (["--task", "iris-mlp", "--weight-sharing"], "--space nas"),
@@ -83,7 +90,9 @@ def test_search_then_report(capsys, tmp_path):
     data = json.loads((out / "search.json").read_text())
     assert len(data["trials"]) == 3 and data["pruner"] == "hyperband"
     # the printed sum adds up, and matches the stored total
-    m = re.search(r"search energy: ([\d,.]+) J = ([\d,.]+) J in trials .* \+\s+([\d,.]+)\s+J", stdout, re.S)
+    m = re.search(
+        r"search energy: ([\d,.]+) J = ([\d,.]+) J in trials .* \+\s+([\d,.]+)\s+J", stdout, re.S
+    )
     total, trials, overhead = (float(x.replace(",", "")) for x in m.groups())
     assert total == pytest.approx(trials + overhead, abs=1e-9)
     assert total == pytest.approx(round(data["total_energy_j"], 2))
@@ -92,7 +101,9 @@ def test_search_then_report(capsys, tmp_path):
     assert sorted(r.summary["tags"]["trial"] for r in runs) == ["0", "1", "2"]
 
     html = tmp_path / "r.html"
-    code, stdout, err = run_cli(["report", "--search", str(out), "--db", db, "-o", str(html)], capsys)
+    code, stdout, err = run_cli(
+        ["report", "--search", str(out), "--db", db, "-o", str(html)], capsys
+    )
     assert code == 0, err
     text = html.read_text()
     assert 'id="search"' in text and "Best accuracy against the energy spent searching" in text
@@ -101,5 +112,7 @@ def test_search_then_report(capsys, tmp_path):
     )
     report = json.loads(stdout)
     (row,) = report["search"]["searches"]
-    assert row["study"] == "iris-mlp-hpo" and row["total_energy_j"] == pytest.approx(data["total_energy_j"])
+    assert row["study"] == "iris-mlp-hpo" and row["total_energy_j"] == pytest.approx(
+        data["total_energy_j"]
+    )
     assert report["summary"]["n_runs"] == 3  # the trials' registry runs

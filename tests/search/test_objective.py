@@ -20,7 +20,10 @@ class AlwaysPrune(optuna.pruners.BasePruner):
 
 def run(config, params, pruner=None, n=1):
     study = optuna.create_study(
-        directions=["maximize" if o.direction == "maximize" else "minimize" for o in config.parsed_objectives()],
+        directions=[
+            "maximize" if o.direction == "maximize" else "minimize"
+            for o in config.parsed_objectives()
+        ],
         pruner=pruner or optuna.pruners.NopPruner(),
     )
     for _ in range(n):

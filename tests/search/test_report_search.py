@@ -19,7 +19,9 @@ def trial(n, state, acc, energy, train=None, params=None):
         "accuracy": acc,
         "test_accuracy": None if acc is None else acc - 0.01,
         "energy_j": energy,
-        "train_energy_j": train if train is not None else (energy * 0.9 if state == "complete" else None),
+        "train_energy_j": train
+        if train is not None
+        else (energy * 0.9 if state == "complete" else None),
         "infer_energy_j_per_1k": 0.1 if state == "complete" else None,
         "macs": 1000,
         "epochs_run": 3,
@@ -56,7 +58,11 @@ def two_searches(tmp_path):
         "grid-<b>",
         "grid",
         "none",
-        [trial(0, "complete", 0.90, 10.0), trial(1, "complete", 0.95, 30.0), trial(2, "fail", None, 2.0)],
+        [
+            trial(0, "complete", 0.90, 10.0),
+            trial(1, "complete", 0.95, 30.0),
+            trial(2, "fail", None, 2.0),
+        ],
         1,
         [1],
     )
@@ -65,7 +71,11 @@ def two_searches(tmp_path):
         "tpe-hb",
         "tpe",
         "hyperband",
-        [trial(0, "pruned", 0.5, 1.0), trial(1, "complete", 0.96, 20.0), trial(2, "complete", 0.94, 4.0)],
+        [
+            trial(0, "pruned", 0.5, 1.0),
+            trial(1, "complete", 0.96, 20.0),
+            trial(2, "complete", 0.94, 4.0),
+        ],
         1,
         [1],
     )
@@ -109,7 +119,7 @@ def test_section_in_every_format(two_searches, tmp_path):
 
 
 def test_bad_search_paths(tmp_path):
-    with pytest.raises(InputError, match="no search.json"):
+    with pytest.raises(InputError, match=r"no search\.json"):
         build_report(search=[str(tmp_path)], store=False)
     (tmp_path / "search.json").write_text(json.dumps({"tasks": {}}))
     with pytest.raises(InputError, match="not a frugalml search result"):

@@ -86,7 +86,9 @@ def test_workers_on_postgresql_and_a_second_command_joining(postgres_url, tmp_pa
 
 def test_other_objectives_on_an_existing_study_writes_nothing(tmp_path):
     out = tmp_path / "out"
-    optimize(objectives.quadratic, objectives=("loss:minimize",), n_trials=1, out_dir=str(out), db=False)
+    optimize(
+        objectives.quadratic, objectives=("loss:minimize",), n_trials=1, out_dir=str(out), db=False
+    )
     journal = (out / "search.journal").read_bytes()
     result = (out / "search.json").read_bytes()
     with pytest.raises(InputError, match="other objectives"):
