@@ -116,3 +116,16 @@ def test_search_then_report(capsys, tmp_path):
         data["total_energy_j"]
     )
     assert report["summary"]["n_runs"] == 3  # the trials' registry runs
+
+
+def test_help_and_light_import(capsys):
+    import subprocess
+    import sys
+
+    code, out, _ = run_cli(["search", "--help"], capsys)
+    assert code == 0 and "cannot prune multi-objective" in " ".join(out.split())
+    code, out, _ = run_cli(["--help"], capsys)
+    assert "search" in out
+    probe = "import sys, frugalml.search; print('optuna' in sys.modules, 'torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]

@@ -33,14 +33,14 @@ _LAZY = {
     "OBJECTIVES": "frugalml.search.config",
     "SAMPLERS": "frugalml.search.config",
     "PRUNERS": "frugalml.search.config",
-    "Progress": "frugalml.search.runner",
+    "Progress": "frugalml.search.workers",
     "SearchResult": "frugalml.search.runner",
     "run_search": "frugalml.search.runner",
 }
 
 if TYPE_CHECKING:
     from frugalml.search.config import OBJECTIVES, PRUNERS, SAMPLERS, SearchConfig
-    from frugalml.search.runner import Progress, SearchResult, run_search
+    from frugalml.search.runner import SearchResult, run_search
     from frugalml.search.tracking import (
         EnergyBudgetCallback,
         TrialTracker,
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         search_energy_j,
         tracked,
     )
+    from frugalml.search.workers import Progress
 
 __all__ = [
     "OBJECTIVES",

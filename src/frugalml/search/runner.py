@@ -1,57 +1,32 @@
 """Run a search: check, open the study, run the workers, account for the energy, write
 ``search.json``.
 
-Energy accounting. Each trial's energy is measured in the process that runs it and stored on
-the trial (:mod:`frugalml.search.tracking`). Each search command (a *session*) also measures
-its whole process tree — itself and its worker processes — from start to end. What the
-session used outside its trials (starting workers and importing torch, loading data, the
-samplers' own computation, storage I/O, a weight-sharing supernet) is its
-``overhead_energy_j = session energy - energy of the trials it ran``, recorded on the study
-as the user attribute ``session:<id>``. The study's total is the sum of every trial's energy
-and every session's overhead: each joule is counted once, whichever worker or machine spent
-it, and a worker that dies takes no energy with it (its trials' energy stays in its session).
+Energy accounting: each trial's energy is stored on the trial
+(:mod:`frugalml.search.tracking`); each command's energy outside its trials on the study
+(:mod:`frugalml.search.session`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from frugalml._lazy import require
-from frugalml.errors import FrugalError, InputError
+from frugalml.errors import InputError
 from frugalml.search.config import SearchConfig
 from frugalml.search.results import FRUGAL_ATTR, search_result
-from frugalml.search.samplers import grid_points, make_pruner, make_sampler
+from frugalml.search.samplers import grid_points
+from frugalml.search.session import Session
 from frugalml.search.storage import StorageSpec, open_storage, resolve_storage
-from frugalml.search.tracking import (
-    SESSION_PREFIX,
-    EnergyBudgetCallback,
-    TrialTracker,
-    search_energy_j,
-)
+from frugalml.search.workers import Progress, UserObjective, run_worker, run_workers
 
 __all__ = ["Progress", "SearchResult", "run_search"]
 
 log = logging.getLogger(__name__)
-POLL_S = 0.5
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What a progress display shows: this command's finished trials of ``total``, the best
-    value so far (first objective, study-wide) and the study's energy so far (J)."""
-
-    done: int
-    total: int
-    best: float | None
-    energy_j: float
 
 
 @dataclass
@@ -63,20 +38,6 @@ class SearchResult:
     path: Path | None
     study: Any = None
     notes: list[str] = field(default_factory=list)
-
-
-class _UserObjective:
-    """A user's objective, measured: every call runs inside :func:`tracked`."""
-
-    def __init__(self, fn: Callable[[Any], Any], config: SearchConfig, session: str) -> None:
-        self.fn = fn
-        self.config = config
-        self.session = session
-
-    def __call__(self, trial: Any) -> Any:
-        cfg = self.config
-        with TrialTracker(trial, session=self.session, db=cfg.db, region=cfg.region, pue=cfg.pue):
-            return self.fn(trial)
 
 
 def _stored_objectives(config: SearchConfig) -> list[dict[str, Any]]:
@@ -141,143 +102,6 @@ def _check_out_dir(out_dir: str | None) -> None:
         raise InputError(f"--out {out_dir}: {existing} is not writable. Choose another --out.")
 
 
-class _Session:
-    """This command's own measurement (its process tree) and its record on the study."""
-
-    def __init__(self, config: SearchConfig) -> None:
-        self.id = uuid.uuid4().hex[:12]
-        self.config = config
-        self.extra: dict[str, Any] = {}
-        self._tracker: Any = None
-
-    def start(self, study_name: str) -> None:
-        from frugalml.measure.tracker import Tracker
-
-        self.started = time.time()
-        self._tracker = Tracker(
-            f"search:{study_name}:session",
-            db=False,
-            handle_signals=False,
-            region=self.config.region,
-            pue=self.config.pue,
-        )
-        self._tracker.start()
-
-    def finish(self, study: Any, workers: int) -> dict[str, Any]:
-        """Stop measuring, close trials a dead worker left running, record the session."""
-        run = self._tracker.stop()
-        mine = [
-            t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("session") == self.id
-        ]
-        for t in mine:
-            if t.state.name == "RUNNING":  # its worker is gone: every worker has exited here
-                _fail_trial(study, t)
-        trial_j = sum(float(t.user_attrs.get("energy_j", 0.0)) for t in mine)
-        total_j = float(run.energy_j["total"])
-        overhead = max(0.0, total_j - trial_j)
-        record = {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "start": self.started,
-            "end": time.time(),
-            "workers": workers,
-            "trials": len(mine),
-            "energy_j": total_j,
-            "trial_energy_j": trial_j,
-            "overhead_energy_j": overhead,
-            "overhead_co2e_g": run.co2e_g * overhead / total_j if total_j > 0 else 0.0,
-            "energy_method": run.energy_method,
-            **self.extra,
-        }
-        study.set_user_attr(SESSION_PREFIX + self.id, record)
-        return record
-
-
-def _fail_trial(study: Any, trial: Any) -> None:
-    from optuna.trial import TrialState
-
-    try:
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        study._storage.set_trial_user_attr(
-            trial._trial_id, "fail_reason", "its worker process ended during the trial"
-        )
-    except Exception as e:  # already finished elsewhere, or the storage is gone
-        log.warning("could not mark trial %s as failed: %s", trial.number, e)
-
-
-def _quotas(n: int, workers: int) -> list[int]:
-    k = max(1, min(workers, n))
-    return [n // k + (1 if i < n % k else 0) for i in range(k)]
-
-
-def _worker(
-    config: SearchConfig,
-    objective: Any,
-    index: int,
-    quota: int,
-    spec: StorageSpec,
-    on_trial: Callable[[Any, Any], None] | None = None,
-) -> None:
-    """Run ``quota`` trials of the study in this process."""
-    optuna = require("optuna", "frugal search")
-    space = None
-    if config.task is not None and not config.user_objective:
-        from frugalml.bench.spaces import get_space
-
-        require("torch", "frugal search").set_num_threads(config.threads)
-        space = get_space(config.task, config.space, weight_sharing=config.weight_sharing)
-    study = optuna.load_study(
-        study_name=config.study_name,
-        storage=open_storage(spec),
-        sampler=make_sampler(config, index, config.n_trials),
-        pruner=make_pruner(config, space),
-    )
-    if not isinstance(objective, _UserObjective):
-        objective.warm_up()
-    callbacks: list[Any] = []
-    if config.budget_j is not None:
-        callbacks.append(EnergyBudgetCallback(config.budget_j))
-    if on_trial is not None:
-        callbacks.append(on_trial)
-    # a built-in trial that fails (a technique that cannot handle a model) is recorded as
-    # failed, with its energy, and the search goes on; a user's objective fails as it wishes
-    study.optimize(
-        objective,
-        n_trials=quota,
-        callbacks=callbacks,
-        catch=() if isinstance(objective, _UserObjective) else (Exception,),
-    )
-
-
-def _worker_process(
-    config: SearchConfig, objective: Any, index: int, quota: int, spec: StorageSpec, errors: Any
-) -> None:
-    """Entry point of a spawned worker: errors go back to the parent as one line."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures: our own notes
-    try:
-        _worker(config, objective, index, quota, spec)
-    except KeyboardInterrupt:
-        errors.put((index, "interrupted"))
-    except BaseException as e:  # reported by the parent, which decides the exit code
-        errors.put((index, f"{type(e).__name__}: {e}"))
-        raise SystemExit(1) from None
-
-
-def _progress(study: Any, session: str, total: int, multi: bool) -> Progress:
-    trials = study.get_trials(deepcopy=False)
-    done = sum(
-        1 for t in trials if t.user_attrs.get("session") == session and t.state.is_finished()
-    )
-    best = None
-    if not multi:
-        values = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None]
-        if values:
-            best = (max if study.direction.name == "MAXIMIZE" else min)(values)
-    return Progress(done, total, best, search_energy_j(study, trials))
-
-
 def run_search(
     config: SearchConfig,
     objective: Callable[[Any], Any] | None = None,
@@ -311,7 +135,7 @@ def run_search(
     )
     if FRUGAL_ATTR not in study.user_attrs:  # new, or created by plain Optuna
         study.set_user_attr(FRUGAL_ATTR, _study_info(config))
-    session = _Session(config)
+    session = Session(config)
     space = None
     if objective is None:
         from frugalml.bench.spaces import get_space
@@ -324,14 +148,14 @@ def run_search(
     try:
         work: Any
         if objective is not None:
-            work = _UserObjective(objective, config, session.id)
+            work = UserObjective(objective, config, session.id)
         elif config.weight_sharing:
             work = _prepare_weight_sharing(config, session, space, study)
         else:
             from frugalml.search.objective import TaskObjective
 
             work = TaskObjective(config, session.id, space)
-        _run_workers(config, work, n, spec, study, session.id, on_progress)
+        run_workers(config, work, n, spec, study, session.id, on_progress)
         if config.weight_sharing:
             _retrain_best(config, work, spec, study)
     finally:  # also after an interrupt or a failed worker: what was measured is kept
@@ -353,84 +177,14 @@ def _enqueue_grid(study: Any, config: SearchConfig, space: Any, exists: bool) ->
     return min(config.n_trials, waiting)
 
 
-def _run_workers(
-    config: SearchConfig,
-    work: Any,
-    n: int,
-    spec: StorageSpec,
-    study: Any,
-    session: str,
-    on_progress: Callable[[Progress], None] | None,
-) -> None:
-    quotas = _quotas(n, config.workers) if n > 0 else []
-    report = (
-        (lambda: on_progress(_progress(study, session, n, config.multi)))
-        if on_progress is not None
-        else (lambda: None)
-    )
-    report()
-    if len(quotas) == 1:
-        _worker(config, work, 0, quotas[0], spec, on_trial=lambda s, t: report())
-    elif quotas:
-        _spawn(config, work, quotas, spec, report)
-    report()
-
-
-def _spawn(
-    config: SearchConfig, work: Any, quotas: list[int], spec: StorageSpec, report: Any
-) -> None:
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")  # no fork under the tracker's sampler thread
-    errors = ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_worker_process,
-            args=(config, work, i, q, spec, errors),
-            name=f"frugal-search-{i}",
-            daemon=True,
-        )
-        for i, q in enumerate(quotas)
-    ]
-    for p in procs:
-        p.start()
-    try:
-        while any(p.is_alive() for p in procs):
-            time.sleep(POLL_S)
-            report()
-    except KeyboardInterrupt:
-        for p in procs:
-            p.join(timeout=30)
-        raise
-    finally:
-        for p in procs:
-            p.join()
-    failures = []
-    while not errors.empty():
-        failures.append(errors.get())
-    failures += [
-        (
-            i,
-            f"it died with exit code {p.exitcode} without reporting (killed, out of memory, or "
-            "a script starting workers without an `if __name__ == '__main__':` guard)",
-        )
-        for i, p in enumerate(procs)
-        if p.exitcode and all(f[0] != i for f in failures)
-    ]
-    if failures:
-        raise FrugalError(
-            "; ".join(f"search worker {i} failed: {msg}" for i, msg in sorted(failures))
-        )
-
-
-def _prepare_weight_sharing(config: SearchConfig, session: _Session, space: Any, study: Any) -> Any:
+def _prepare_weight_sharing(config: SearchConfig, session: Session, space: Any, study: Any) -> Any:
     """Train the supernet (a registry run of its own) and return the candidates' objective."""
     from frugalml.measure.tracker import Tracker
     from frugalml.search import supernet as ws
 
     torch = require("torch", "frugal search")
     torch.set_num_threads(config.threads)
-    work = ws.SupernetObjective(config, session.id, space, net=None)  # type: ignore[arg-type]
+    work = ws.SupernetObjective(config, session.id, space)
     data, _, _ = work.task_objective._data()
     with Tracker(
         f"search:{study.study_name}:supernet",
@@ -461,7 +215,7 @@ def _retrain_best(config: SearchConfig, work: Any, spec: StorageSpec, study: Any
         return
     best = max(candidates, key=lambda t: (t.value, -t.number))
     study.enqueue_trial(dict(best.params), user_attrs={"role": "retrain", "candidate": best.number})
-    _worker(config, work, 0, 1, spec)
+    run_worker(config, work, 0, 1, spec)
 
 
 def _write(study: Any, config: SearchConfig, spec: StorageSpec) -> SearchResult:

@@ -167,7 +167,9 @@ class SupernetObjective:
     the user attribute ``role = "retrain"`` trains its architecture alone (:class:`TaskObjective`).
     """
 
-    def __init__(self, config: SearchConfig, session: str, space: Space, net: nn.Module) -> None:
+    def __init__(
+        self, config: SearchConfig, session: str, space: Space, net: nn.Module | None = None
+    ) -> None:
         self.config = config
         self.session = session
         self.space = space
@@ -194,6 +196,8 @@ class SupernetObjective:
             pue=cfg.pue,
             tags={"task": str(cfg.task), "space": "nas", "role": "candidate"},
         ):
+            if self.net is None:
+                raise RuntimeError("SupernetObjective: train the supernet first (set .net)")
             params = self.space.suggest(trial)
             widths = self.space.widths(params)
             val = evaluate_widths(self.net, widths, data, data.X_val, data.y_val)
