@@ -33,17 +33,20 @@ from frugalml.search.tracking import TrialTracker
 if TYPE_CHECKING:
     from frugalml.bench.spaces import Space
 
-__all__ = ["TaskObjective", "constraint_of"]
+__all__ = ["CONSTRAINT_ATTR", "TaskObjective"]
 
 log = logging.getLogger(__name__)
 
-#: Read a trial's constraint values (<= 0 feasible), as Optuna's samplers want them.
+#: User attribute holding a trial's constraint values (<= 0: feasible), as ``search.json``
+#: reads them; the samplers get the same value through ``Trial.set_constraint``.
 CONSTRAINT_ATTR = "constraint"
 
 
-def constraint_of(trial: Any) -> list[float]:
-    """``constraints_func`` for Optuna's samplers: training energy above the cap (J)."""
-    return [float(v) for v in trial.user_attrs.get(CONSTRAINT_ATTR, [0.0])]
+def _record_constraint(trial: Any, train_energy_j: float, cap: float) -> None:
+    """Training energy above the cap (J), once per trial: for the samplers and for us."""
+    value = train_energy_j - cap
+    trial.set_constraint("train_energy_j", value)
+    trial.set_user_attr(CONSTRAINT_ATTR, [value])
 
 
 class _Prune(Exception):
@@ -152,9 +155,14 @@ class TaskObjective:
 
                 model = get_technique(technique).apply(model, data)
         except _Prune as e:
-            self._record(trial, {"train_energy_j": meter.energy_j(), "pruned_reason": str(e)})
+            train_j = meter.energy_j()
+            if self.config.max_train_energy_j is not None:
+                _record_constraint(trial, train_j, self.config.max_train_energy_j)
+            self._record(trial, {"train_energy_j": train_j, "pruned_reason": str(e)})
             raise optuna.TrialPruned(str(e)) from None
         train_energy_j = meter.stop()
+        if self.config.max_train_energy_j is not None:
+            _record_constraint(trial, train_energy_j, self.config.max_train_energy_j)
         facts = self._measure(model, early_exit, data, X_test, y_test)
         facts.update(train_energy_j=train_energy_j, epochs_run=epochs_run)
         self._record(trial, facts)
@@ -193,10 +201,8 @@ class TaskObjective:
         spent_here = tracker.publish()
         train_j = meter.energy_j()
         cap = cfg.max_train_energy_j
-        if cap is not None:
-            trial.set_user_attr(CONSTRAINT_ATTR, [train_j - cap])
-            if train_j > cap:
-                raise _Prune(f"training energy {train_j:.3g} J passed the cap of {cap:g} J")
+        if cap is not None and train_j > cap:  # it can no longer be feasible
+            raise _Prune(f"training energy {train_j:.3g} J passed the cap of {cap:g} J")
         if cfg.budget_j is not None:
             from frugalml.search.tracking import search_energy_j
 

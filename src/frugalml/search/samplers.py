@@ -5,14 +5,16 @@ sampler    what it is
 =========  ======================================================================================
 tpe        ``TPESampler(multivariate=True, group=True)`` (conditional spaces: widths per layer),
            ``constant_liar`` with several workers, ``n_startup_trials = clip(trials / 3, 3, 10)``
-           random trials first; the training-energy cap as ``constraints_func``
+           random trials first
 random     ``RandomSampler``
 grid       a full-factorial grid sized to the trial budget (:meth:`Space.grid`), enqueued
            through Optuna's trial queue (``study.enqueue_trial``) in a seeded random order, so
            that concurrent workers never run the same point twice
 nsga2      ``NSGAIISampler`` with ``population_size = clip(trials / 3, 4, 50)`` so that short
-           searches still run several generations; the cap as ``constraints_func``
+           searches still run several generations
 =========  ======================================================================================
+
+The training-energy cap reaches TPE and NSGA-II through ``Trial.set_constraint`` (Optuna 5).
 
 Pruners: ``none`` (``NopPruner``), ``median`` (``MedianPruner``, 5 startup trials), ``hyperband``
 (``HyperbandPruner``, resource = epochs, from 1 to the space's most epochs, reduction factor 3).
@@ -38,10 +40,7 @@ __all__ = ["grid_points", "make_pruner", "make_sampler"]
 def make_sampler(config: SearchConfig, worker: int, n_trials: int) -> Any:
     """The sampler of ``config`` for worker number ``worker`` (seeded ``seed + worker``)."""
     optuna = require("optuna", "frugal search")
-    from frugalml.search.objective import constraint_of
-
     seed = config.seed + worker
-    constraints = constraint_of if config.max_train_energy_j is not None else None
     with warnings.catch_warnings():  # multivariate/group/constant_liar are "experimental"
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if config.sampler == "tpe":
@@ -51,13 +50,11 @@ def make_sampler(config: SearchConfig, worker: int, n_trials: int) -> Any:
                 group=True,
                 constant_liar=config.workers > 1,
                 n_startup_trials=max(3, min(10, n_trials // 3)),
-                constraints_func=constraints,
             )
         if config.sampler == "nsga2":
             return optuna.samplers.NSGAIISampler(
                 seed=seed,
                 population_size=max(4, min(50, n_trials // 3)),
-                constraints_func=constraints,
             )
         return optuna.samplers.RandomSampler(seed=seed)
 
