@@ -120,6 +120,12 @@ def run_search(
     config.user_objective = objective is not None
     config.validate()
     spec = resolve_storage(config.storage, config.out_dir)
+    if config.workers > 1 and spec.target.lower().startswith("sqlite"):
+        log.warning(
+            "SQLite may lock under %d concurrent workers; the default journal file (no "
+            "--storage) or PostgreSQL is safe",
+            config.workers,
+        )
     _check_out_dir(config.out_dir)
     storage = open_storage(spec) if spec.exists else None
     exists = storage is not None and _check_existing(storage, config, spec.shown)
