@@ -146,7 +146,9 @@ class TaskObjective:
         try:
             if self.space.early_exit(params):
                 model, early_exit, epochs_run = self._train_early_exit(model, data)
-                self._after_epoch(trial, tracker, meter, early_exit.val_accuracy_, epochs_run)
+                train_j = meter.energy_j()
+                with meter.exclude():
+                    self._after_epoch(trial, tracker, train_j, early_exit.val_accuracy_, epochs_run)
             else:
                 epochs_run = self._train(trial, tracker, meter, model, data, recipe.weight_decay)
             technique = self.space.technique(params)
@@ -179,9 +181,10 @@ class TaskObjective:
         loss_fn = _l2_loss(model, weight_decay) if weight_decay > 0 else None
 
         def on_epoch(state: Any) -> None:
-            with meter.exclude():
+            train_j = meter.energy_j()
+            with meter.exclude():  # evaluating and the search's bookkeeping are not training
                 val = evaluate(state.model, data.X_val, data.y_val)
-            self._after_epoch(trial, tracker, meter, val, state.epoch)
+                self._after_epoch(trial, tracker, train_j, val, state.epoch)
 
         return fit(model, data, loss_fn=loss_fn, callbacks=[on_epoch]).epochs_run
 
@@ -192,14 +195,15 @@ class TaskObjective:
         net = technique.apply(model, data)
         return net, technique, int(technique.epochs_run_)
 
-    def _after_epoch(self, trial: Any, tracker: Any, meter: Any, val: float, epoch: int) -> None:
+    def _after_epoch(
+        self, trial: Any, tracker: Any, train_j: float, val: float, epoch: int
+    ) -> None:
         """Report, publish the energy so far, and decide whether to stop (raises _Prune)."""
         cfg = self.config
         if not cfg.multi:
             trial.report(float(val), epoch)
         tracker.run.log_metric("val_accuracy", val, step=epoch)
         spent_here = tracker.publish()
-        train_j = meter.energy_j()
         cap = cfg.max_train_energy_j
         if cap is not None and train_j > cap:  # it can no longer be feasible
             raise _Prune(f"training energy {train_j:.3g} J passed the cap of {cap:g} J")
