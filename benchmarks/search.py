@@ -113,9 +113,21 @@ def multi_objective(data: dict[str, Any]) -> dict[str, Any]:
         and t["train_energy_j"] <= top["train_energy_j"] / 3
     ]
     cheapest = min(ok, key=lambda t: t["train_energy_j"]) if ok else None
+    near = [t for t in front if (top["accuracy"] - t["accuracy"]) * 100 <= TARGET_PT + 1e-9]
+    cheapest_near = min(near, key=lambda t: t["train_energy_j"])
     return {
         "trials": len(data["trials"]),
         "front": sorted(data["pareto"]),
+        "front_points": [
+            [t["number"], t["accuracy"], t["train_energy_j"], t["params"]]
+            for t in sorted(front, key=lambda t: t["train_energy_j"])
+        ],
+        "cheapest_front_within_1pt": {
+            "number": cheapest_near["number"],
+            "accuracy": cheapest_near["accuracy"],
+            "train_energy_j": cheapest_near["train_energy_j"],
+            "energy_ratio": top["train_energy_j"] / cheapest_near["train_energy_j"],
+        },
         "most_accurate": {k: top[k] for k in ("number", "accuracy", "train_energy_j")},
         "cheap_within_1pt": (
             {k: cheapest[k] for k in ("number", "accuracy", "train_energy_j")} if cheapest else None
@@ -171,33 +183,48 @@ def weight_sharing(task: str, seed: int, n: int, root: Path) -> dict[str, Any]:
     }
 
 
-def run_seed(task: str, seed: int, n_trials: int, n_ws: int) -> dict[str, Any]:
+def run_seed(
+    task: str, seed: int, args: argparse.Namespace, done: dict[str, Any]
+) -> dict[str, Any]:
+    """The parts of one seed asked for in ``args.parts``, merged into what ``done`` holds."""
+    out = dict(done)
     with tempfile.TemporaryDirectory(prefix="frugal-search-bench-") as tmp:
         root = Path(tmp)
-        raw = {
-            m: search(task, "hpo", seed, root / m, n_trials=n_trials, **opts)
-            for m, opts in METHODS.items()
-        }
-        best_any = max(
-            (b["accuracy"] for d in raw.values() if (b := best_trial(d)) is not None), default=0.0
-        )
-        target = best_any - TARGET_PT / 100
-        mo = search(
-            task,
-            "hpo",
-            seed,
-            root / "multi",
-            n_trials=n_trials,
-            objectives=("accuracy", "train_energy_j"),
-            sampler="tpe",
-        )
-        return {
-            "target_accuracy": target,
-            "best_accuracy_any": best_any,
-            "methods": {m: summary(d, target) for m, d in raw.items()},
-            "multi_objective": multi_objective(mo),
-            "weight_sharing": weight_sharing(task, seed, n_ws, root / "wsroot"),
-        }
+        if "methods" in args.parts:
+            raw = {
+                m: search(task, "hpo", seed, root / m, n_trials=args.trials, **opts)
+                for m, opts in METHODS.items()
+            }
+            best_any = max(
+                (b["accuracy"] for d in raw.values() if (b := best_trial(d)) is not None),
+                default=0.0,
+            )
+            target = best_any - TARGET_PT / 100
+            out.update(
+                target_accuracy=target,
+                best_accuracy_any=best_any,
+                methods={m: summary(d, target) for m, d in raw.items()},
+            )
+        if "multi" in args.parts:
+            n = args.multi_trials or args.trials
+            mo = search(
+                task,
+                "hpo",
+                seed,
+                root / "multi",
+                n_trials=n,
+                objectives=("accuracy", "train_energy_j"),
+                sampler=args.multi_sampler,
+            )
+            key = (
+                "multi_objective"
+                if n == args.trials and args.multi_sampler == "tpe"
+                else f"multi_objective_{args.multi_sampler}_{n}"
+            )
+            out[key] = {**multi_objective(mo), "sampler": args.multi_sampler}
+        if "ws" in args.parts:
+            out["weight_sharing"] = weight_sharing(task, seed, args.ws_trials, root / "wsroot")
+    return out
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -237,10 +264,19 @@ def aggregate(task_runs: dict[str, Any]) -> dict[str, Any]:
             ],
             "met": bool(g and h and g / h >= 3),
         },
-        "multi_objective_front": {
-            "per_seed": [s["multi_objective"]["met"] for s in seeds],
-            "ratios": [s["multi_objective"]["energy_ratio"] for s in seeds],
-            "met": all(s["multi_objective"]["met"] for s in seeds),
+        **{
+            f"{key}_front": {
+                "per_seed": [s[key]["met"] for s in seeds],
+                "cheapest_within_1pt_ratios": [
+                    s[key]["cheapest_front_within_1pt"]["energy_ratio"]
+                    if "cheapest_front_within_1pt" in s[key]
+                    else None
+                    for s in seeds
+                ],
+                "met": all(s[key]["met"] for s in seeds),
+            }
+            for key in sorted({k for s in seeds for k in s if k.startswith("multi_objective")})
+            if all(key in s for s in seeds)
         },
         "weight_sharing": {
             "gaps_pt": [s["weight_sharing"]["accuracy_gap_pt"] for s in seeds],
@@ -282,6 +318,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--ws-trials", type=int, default=20)
+    parser.add_argument(
+        "--parts", nargs="+", default=["methods", "multi", "ws"], choices=["methods", "multi", "ws"]
+    )
+    parser.add_argument("--multi-trials", type=int, default=None, help="default: --trials")
+    parser.add_argument("--multi-sampler", default="tpe", choices=["tpe", "nsga2", "random"])
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     import optuna
@@ -299,22 +340,23 @@ def main(argv: list[str] | None = None) -> None:
     for task in args.tasks:
         for seed in args.seeds:
             console.print(f"[bold]{task} seed {seed}[/bold]")
-            results["runs"].setdefault(task, {})[str(seed)] = run_seed(
-                task, seed, args.trials, args.ws_trials
-            )
+            runs = results["runs"].setdefault(task, {})
+            runs[str(seed)] = run_seed(task, seed, args, runs.get(str(seed), {}))
             results["aggregate"][task] = aggregate(results["runs"][task])
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=2) + "\n")
-    results["config"] = {
-        "trials": args.trials,
-        "ws_trials": args.ws_trials,
-        "target_pt": TARGET_PT,
-        "space": "hpo",
-        "threads": 1,
-        "python": sys.version.split()[0],
-        "machine": platform.processor() or platform.machine(),
-        "last_run_s": time.perf_counter() - t0,
-    }
+    results.setdefault("config", {}).update(
+        {
+            "trials": args.trials,
+            "ws_trials": args.ws_trials,
+            "target_pt": TARGET_PT,
+            "space": "hpo",
+            "threads": 1,
+            "python": sys.version.split()[0],
+            "machine": platform.processor() or platform.machine(),
+            "last_run_s": time.perf_counter() - t0,
+        }
+    )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     Console().print(table(results))
 
