@@ -16,11 +16,11 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet $(TORCH)
 
 $(VENV)/.demo-installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/pip install --quiet -e '.[bench,search]'
 	touch $@
 
 $(VENV)/.test-installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[bench,test]'
+	$(BIN)/pip install --quiet -e '.[bench,search,test]'
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "flops": ("frugalml.cli.flops", "flops", "Count FLOPs, MACs, parameters and bytes of a model."),
     "bench": ("frugalml.cli.bench", "bench", "Measure what each technique saves."),
     "report": ("frugalml.cli.report", "report", "Write an HTML/Markdown/JSON report."),
+    "search": ("frugalml.cli.search", "search", "Energy-aware hyperparameter/architecture search."),
 }
 
 

@@ -40,6 +40,13 @@ def _check_out(out: Path) -> None:
     help="Report a bench: its output folder (or results.json).",
 )
 @click.option(
+    "--search",
+    "search_dirs",
+    metavar="DIR",
+    multiple=True,
+    help="Report searches: `frugal search` output folders (repeatable: one convergence line each).",
+)
+@click.option(
     "--last",
     "-n",
     type=PAGE,
@@ -104,6 +111,7 @@ def _check_out(out: Path) -> None:
 def report(
     run_ids: tuple[str, ...],
     bench_dir: str | None,
+    search_dirs: tuple[str, ...],
     last: int | None,
     fmt: str | None,
     out: str | None,
@@ -139,6 +147,7 @@ def report(
     built = build_report(
         list(run_ids) or None,
         bench=bench_dir,
+        search=list(search_dirs) or None,
         store=db,
         last=last,
         metric=metric,

@@ -32,6 +32,7 @@ from frugalml.report.leaderboard import bench_leaderboard, runs_leaderboard
 from frugalml.report.model import BenchSection, Report, RunRow, Summary
 from frugalml.report.modelcard import TRAINING_TYPES, energy_statement, model_card
 from frugalml.report.plots import Bar, Figure, Series
+from frugalml.report.search import load_searches, search_run_ids, search_section, search_summary
 from frugalml.report.summary import bench_summary, runs_summary
 from frugalml.report.timeline import build_timeline
 
@@ -74,6 +75,7 @@ def build_report(
     fpo: float | None = None,
     title: str | None = None,
     timeline_max_runs: int = TIMELINE_MAX_RUNS,
+    search: Sequence[str | os.PathLike[str]] | None = None,
 ) -> Report:
     """Build the report model of some runs or of a bench.
 
@@ -93,6 +95,8 @@ def build_report(
         fpo: floating-point operations per sample of the final model, when known.
         title: report title.
         timeline_max_runs: draw per-run timelines up to this many runs.
+        search: ``frugal search`` output folders (or their ``search.json``): a search section,
+            over the trials' registry runs.
 
     Example:
         >>> report = build_report(last=5, store="sqlite://")  # doctest: +SKIP
@@ -115,22 +119,29 @@ def build_report(
             "runs."
         )
 
+    if search and (bench is not None or runs or last is not None):
+        raise InputError("Give --search alone: a search report covers the searches' trial runs.")
+    searches = load_searches(search) if search else []
     bench_path, data = load_bench(bench) if bench is not None else (None, None)
-    if data is None and not runs and last is None:
+    if data is None and not searches and not runs and last is None:
         last = DEFAULT_LAST
     st: Store | None = None
     try:
-        st, records, notes = _select(store, runs, last, data)
+        st, records, notes = _select(
+            store, runs, last, data, search_run_ids(searches) if searches else None
+        )
         infos = [run_info(r) for r in records]
         stats = sample_stats(st, [r.id for r in infos]) if st is not None and infos else {}
         no_samples = sum(r.id not in stats for r in infos)
         summary = (
             bench_summary(data, infos, no_samples)
             if data is not None
+            else search_summary(searches, runs_summary(infos, no_samples) if infos else None)
+            if searches
             else runs_summary(infos, no_samples)
         )
         report = Report(
-            title=title or _title(infos, data),
+            title=title or _title(infos, data, searches),
             generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             frugalml_version=__version__,
             selection={
@@ -138,6 +149,7 @@ def build_report(
                 "run_ids": list(runs or []),
                 "last": last,
                 "bench": str(bench_path) if bench_path else None,
+                "search": [p for p, _ in searches] or None,
             },
             summary=summary,
             runs_total=len(infos),
@@ -180,8 +192,8 @@ def build_report(
             report.leaderboards.append(
                 runs_leaderboard(
                     st,
-                    ids=[r.id for r in infos] if runs else None,
-                    last=None if runs else last,
+                    ids=[r.id for r in infos] if runs or searches else None,
+                    last=None if runs or searches else last,
                     metric=metric,
                     target=target,
                     page=page,
@@ -190,6 +202,8 @@ def build_report(
             )
             found = _recorded_fpo(infos)
             fpo_list = [found] if found else []
+        if searches:
+            report.search = search_section(searches)
         if fpo is not None:
             fpo_list = [("the final model", fpo, "given by the user")]
         report.model_card = model_card(summary, __version__, training_type)
@@ -205,9 +219,10 @@ def _select(
     runs: Sequence[str] | None,
     last: int | None,
     data: dict[str, Any] | None,
+    search_ids: list[str] | None = None,
 ) -> tuple[Store | None, list[RunRecord], list[str]]:
-    """The registry and the runs the report covers (a bench's runs when ``data`` is given)."""
-    if data is None:
+    """The registry and the runs the report covers (a bench's or searches' runs when given)."""
+    if data is None and search_ids is None:
         st = _open_store(store)
         if st is None:
             raise InputError(
@@ -226,7 +241,8 @@ def _select(
         st = _open_store(store)
     except StoreError as e:
         return None, [], [f"Registry not available ({e}); the report uses results.json only."]
-    return st, (find_runs(st, bench_run_ids(data)) if st is not None else []), []
+    ids = bench_run_ids(data) if data is not None else list(search_ids or [])
+    return st, (find_runs(st, ids) if st is not None else []), []
 
 
 def _context_notes(summary: Summary) -> list[str]:
@@ -281,7 +297,16 @@ def _bench_fpo(section: BenchSection) -> list[tuple[str, float, str]]:
     return out
 
 
-def _title(infos: list[RunInfo], data: dict[str, Any] | None) -> str:
+def _title(
+    infos: list[RunInfo],
+    data: dict[str, Any] | None,
+    searches: list[tuple[str, Any]] = (),  # type: ignore[assignment]
+) -> str:
+    if searches:
+        names = [str((d.get("study") or {}).get("name", "?")) for _, d in searches]
+        return (
+            "frugalml search report: " + ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
+        )
     if data is not None:
         tasks = list(data.get("tasks") or {})
         return "frugalml bench report: " + (

@@ -190,6 +190,12 @@ def render_html(report: Report) -> str:
             parts.append(f"<p>{final}</p>")
             parts += [_figure(f) for f in task.figures]
         sections.append(("bench", "Bench: techniques against the baseline", "".join(parts)))
+    if report.search:
+        from frugalml.report.search import search_table
+
+        parts = [_table(search_table(report.search)), _notes(report.search.notes)]
+        parts += [_figure(f) for f in report.search.figures]
+        sections.append(("search", "Search: what it found and what it cost", "".join(parts)))
     for i, board in enumerate(report.leaderboards):
         by_eff, by_target = leader_tables(board)
         what = "bench rows, within each task" if board.scope == "bench" else "runs"

@@ -189,6 +189,15 @@ def render_markdown(
                 else f"\nNo final model: {md_escape(task.final_rule)}.\n"
             )
             out += ["\n" + plots(f) for f in task.figures]
+    if report.search:
+        from frugalml.report.search import search_table
+
+        out += [
+            "\n## Search: what it found and what it cost\n\n",
+            _table(search_table(report.search)),
+        ]
+        out += [f"- **Note:** {md_escape(n)}\n" for n in report.search.notes]
+        out += ["\n" + plots(f) for f in report.search.figures]
     for board in report.leaderboards:
         by_eff, by_target = leader_tables(board)
         out += [

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from frugalml.report.plots import Figure
+
+if TYPE_CHECKING:
+    from frugalml.report.search import SearchSection
 
 __all__ = [
     "SCHEMA",
@@ -277,6 +280,7 @@ class Report:
     components_figure: Figure | None = None
     carbon: CarbonContext | None = None
     bench: BenchSection | None = None
+    search: SearchSection | None = None
     leaderboards: list[Leaderboard] = field(default_factory=list)
     model_card: ModelCard | None = None
     statement: str = ""
@@ -295,3 +299,5 @@ class Report:
         if self.bench is not None:
             for task in self.bench.tasks:
                 yield from task.figures
+        if self.search is not None:
+            yield from self.search.figures
