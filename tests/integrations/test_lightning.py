@@ -4,6 +4,7 @@ through trainer.should_stop, failures recorded, MLflow through MLFlowLogger."""
 from __future__ import annotations
 
 import csv
+import signal
 from pathlib import Path
 
 import pytest
@@ -110,9 +111,12 @@ def test_warn_budget_trains_on_and_logs_to_the_mlflow_logger(tmp_path, mlflow_ur
     assert f"frugalml/run-{cb.run.id}.json" in artifacts
 
 
-def test_a_failing_fit_is_recorded_as_failed(tmp_path, one_thread):
+def test_a_failing_fit_is_recorded_as_failed_and_leaves_signals_alone(tmp_path, one_thread):
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     cb = EnergyCallback(db=False)
     with pytest.raises(RuntimeError, match="boom"):
         trainer(cb, tmp_path).fit(Tiny(fail_at=2), loader())
     assert cb.run is not None and cb.run.status == "failed"
     assert cb.run.error == "RuntimeError: boom"
+    # Lightning puts back the handlers it found at the start of the fit: none may be ours
+    assert {s: signal.getsignal(s) for s in before} == before

@@ -23,7 +23,7 @@ def session(**kw) -> TrainingSession:
     settings = Settings(
         owner="EnergyCallback",
         interval_s=60,
-        tracker_kwargs={"sensors": [sensor], "handle_signals": False},
+        tracker_kwargs={"sensors": [sensor]},
         **kw,
     )
     return TrainingSession(settings, "test")

@@ -77,6 +77,10 @@ class Settings:
     def tracker(self, name: str | None, tags: dict[str, str], config: dict[str, Any]) -> Tracker:
         from frugalml.measure.tracker import Tracker
 
+        # The frameworks own the process's signals (Lightning saves the handlers it finds at
+        # the start of a fit and puts them back at its end, after our run has stopped): a
+        # tracker handler would outlive its run. Ctrl-C reaches the callbacks as an exception.
+        kwargs: dict[str, Any] = {"handle_signals": False, **self.tracker_kwargs}
         return Tracker(
             name,
             region=self.region,
@@ -85,7 +89,7 @@ class Settings:
             interval_s=self.interval_s,
             tags={**self.tags, **tags},
             config=config,
-            **self.tracker_kwargs,
+            **kwargs,
         )
 
     @property
