@@ -18,12 +18,18 @@ _EXTRA_FOR = {
     "amdsmi": "amd",
     "optuna": "search",
     "psycopg2": "postgres",
+    "lightning": "lightning",
+    "transformers": "transformers",
+    "huggingface_hub": "transformers",
+    "mlflow": "mlflow",
 }
 _PIP_NAME = {
     "sklearn": "scikit-learn",
     "torch_pruning": "torch-pruning",
     "pynvml": "nvidia-ml-py",
     "psycopg2": "psycopg2-binary",
+    "mlflow": "mlflow-skinny",
+    "huggingface_hub": "huggingface-hub",
 }
 
 

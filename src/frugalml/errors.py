@@ -8,6 +8,7 @@ into one line on stderr and exit code 2 (``ConfigError``/``InputError``) or 1.
 from __future__ import annotations
 
 __all__ = [
+    "BudgetWarning",
     "ConfigError",
     "EfficiencyWarning",
     "FrugalError",
@@ -72,3 +73,7 @@ class FrugalWarning(UserWarning):
 
 class EfficiencyWarning(FrugalWarning):
     """Something works but wastes energy, or a figure is less certain than usual."""
+
+
+class BudgetWarning(FrugalWarning):
+    """An energy or CO2e budget was reached (the message says whether training stops)."""
