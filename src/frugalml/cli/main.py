@@ -27,6 +27,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "flops": ("frugalml.cli.flops", "flops", "Count FLOPs, MACs, parameters and bytes of a model."),
     "bench": ("frugalml.cli.bench", "bench", "Measure what each technique saves."),
     "report": ("frugalml.cli.report", "report", "Write an HTML/Markdown/JSON report."),
+    "advise": (
+        "frugalml.cli.advise",
+        "advise",
+        "Advise where, when and how a run would cost less.",
+    ),
 }
 
 
