@@ -97,7 +97,7 @@ def test_regime_change_keeps_the_recent_level() -> None:
 def test_noise_alone_is_rarely_taken_for_a_trend_or_a_step() -> None:
     methods = [
         forecast(readings(noisy(np.full(12, 3.0), seed=seed, rel=0.05)), 30).method
-        for seed in range(200)
+        for seed in range(100)
     ]
     assert methods.count("level") >= 0.95 * len(methods)
 

@@ -343,7 +343,7 @@ def bench_options(model: nn.Module, *, exclude: tuple[str, ...] = MEASURED) -> l
     Example:
         >>> from frugalml.train import mlp
         >>> [o.technique for o in bench_options(mlp(64, 256, 10, 2))][:2]
-        ['distill', 'transfer']
+        ['transfer', 'early-stop-energy']
     """
     from frugalml.bench.harness import applies, available_techniques
     from frugalml.bench.tasks import all_tasks

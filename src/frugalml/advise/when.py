@@ -37,7 +37,7 @@ from frugalml.errors import InputError
 __all__ = ["MAX_CANDIDATES", "MAX_SEGMENTS", "WhenOption", "advise_when", "power_profile"]
 
 MAX_SEGMENTS = 240
-MAX_CANDIDATES = 20_000
+MAX_CANDIDATES = 4_000
 _J_PER_KWH = 3.6e6
 
 
