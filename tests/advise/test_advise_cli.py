@@ -146,3 +146,16 @@ def test_unknown_run_is_one_line_exit_2(registry, capsys) -> None:
     assert run_main(["advise", "ffffffffff", "--db", db]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "No run with id 'ffffffffff'" in err
+
+
+def test_postgresql_registry(postgres_url, capsys) -> None:
+    sensors = [ConstantPowerSensor(20.0, "cpu")]
+    with Tracker(
+        "pg-run", sensors=sensors, db=postgres_url, region="US-CAMX", interval_s=0.02,
+        handle_signals=False,
+    ) as run:  # fmt: skip
+        time.sleep(0.05)
+    assert run_main(["advise", run.id, "--db", postgres_url, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["run"]["id"] == run.id and data["run"]["region"] == "US-CAMX"
+    assert {i["scope"] for i in data["where"]} == {"overall", "same-country"}

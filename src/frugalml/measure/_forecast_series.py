@@ -17,7 +17,8 @@ not recur. With one epoch only there is nothing to compare; its cost is taken as
 (``single-epoch``) with a wide prior spread.
 
 The remaining cost's standard deviation combines the fitted curve's own uncertainty
-(covariance of its coefficients) and the epoch-to-epoch scatter around it.
+(covariance of its coefficients), the epoch-to-epoch scatter around it and a stated drift of the
+level (``DRIFT_RELATIVE_SD``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "ALPHA",
+    "DRIFT_RELATIVE_SD",
     "MIN_SHAPE_POINTS",
     "PRIOR_RELATIVE_SD",
     "WARMUP_RATIO",
@@ -44,6 +46,10 @@ MIN_SHAPE_POINTS = 5
 #: Relative spread assumed for one epoch's cost when the scatter cannot be estimated (one or
 #: two epochs seen): a stated judgement, wide on purpose.
 PRIOR_RELATIVE_SD = 0.25
+#: Relative standard deviation of the remaining cost's level from one run's conditions changing
+#: (co-located load, clock and thermal state, data-dependent batches): a stated judgement,
+#: added to the statistical spread so that an interval does not claim more than epochs can show.
+DRIFT_RELATIVE_SD = 0.05
 #: Significance level of the tests that let a trend or a step replace the level.
 ALPHA = 0.01
 #: Fewest points on each side of a step.
@@ -92,6 +98,7 @@ class SeriesFit:
         basis = np.array([np.sum(work)] + ([np.dot(work, epochs)] if len(self.coef) == 2 else []))
         cov = np.array(self.cov)
         var = float(basis @ cov @ basis) + self.sigma**2 * float(np.dot(work, work))
+        var += (DRIFT_RELATIVE_SD * point) ** 2
         return point, math.sqrt(max(var, 0.0))
 
 

@@ -29,7 +29,7 @@ Example:
     >>> round(f.energy_j), f.method, f.epochs_seen
     (1400, 'level+warm-up', 3)
     >>> format_forecast(f)
-    'forecast: 1.40 kJ [1.17-1.63], 0.0194 g CO2e, done in 1 min 10 s'
+    'forecast: 1.40 kJ [1.16-1.64], 0.0194 g CO2e, done in 1 min 10 s'
 """
 
 from __future__ import annotations
@@ -349,7 +349,7 @@ def format_forecast(f: Forecast) -> str:
     Example:
         >>> f = forecast([EpochReading(1, 19.0, 1230.0)], 10, intensity_g_per_kwh=1700.0)
         >>> format_forecast(f)
-        'forecast: 12.3 kJ [7.50-17.1], 5.81 g CO2e, done in 2 min 51 s'
+        'forecast: 12.3 kJ [7.42-17.2], 5.81 g CO2e, done in 2 min 51 s'
     """
     text = f"forecast: {_energy_text(f.energy_j, f.energy_j_low, f.energy_j_high)}"
     if f.co2e_g is not None:
