@@ -17,7 +17,8 @@ started) at every epoch end, as ``run.epoch_end()`` will:
   (``bench_context(evaluate_test=...)``);
 - ``early-stopped``: digits-mlp under ``EnergyAwareEarlyStopping`` with its defaults (the
   callback ``early-stop-energy`` uses: window 5, relative gain 0.1, training loss), 30 epochs
-  configured; the callback's state (the monitored losses) is given to the forecast.
+  configured; the callback's state (the monitored losses) is given to the forecast. Besides
+  10 % and 25 % of the epochs it ran, it is also forecast after 10 % of the configured epochs.
 
 After 10 % and 25 % of the epochs each run actually ran (rounded up, at least one), the total
 energy is forecast by carbontracker's method (energy so far / epochs so far x configured
@@ -270,8 +271,12 @@ def evaluate_run(run: dict[str, Any]) -> dict[str, Any]:
     truth = readings[-1].energy_j
     truth_s = readings[-1].t_s
     out: dict[str, Any] = {"epochs_run": len(readings), "energy_j": truth, "duration_s": truth_s}
-    for frac in FRACTIONS:
-        k = max(1, math.ceil(frac * len(readings)))
+    points = {f"at_{int(f * 100)}pct": max(1, math.ceil(f * len(readings))) for f in FRACTIONS}
+    if len(readings) < run["total_epochs"]:  # stopped early: also at 10 % of the configured
+        points["at_10pct_of_configured"] = min(
+            len(readings), max(1, math.ceil(0.1 * run["total_epochs"]))
+        )
+    for key, k in points.items():
         seen = readings[:k]
         stop = None
         if "early_stopping" in run:
@@ -293,20 +298,20 @@ def evaluate_run(run: dict[str, Any]) -> dict[str, Any]:
             f = forecast(seen, run["total_epochs"], work=work, early_stopping=stop)
             row[f"schedule_{name}_error"] = f.energy_j / truth - 1
             row[f"schedule_{name}_covered"] = f.energy_j_low <= truth <= f.energy_j_high
-        out[f"at_{int(frac * 100)}pct"] = row
+        out[key] = row
     return out
 
 
 def summarise(evals: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     rows = []
     for scenario, runs in evals.items():
-        for frac in FRACTIONS:
-            key = f"at_{int(frac * 100)}pct"
-            points = [r[key] for r in runs]
+        keys = [k for k in runs[0] if k.startswith("at_")]
+        for key in keys:
+            points = [r[key] for r in runs if key in r]
             errors = [k for k in points[0] if k.endswith("_error")]
             row: dict[str, Any] = {
                 "scenario": scenario,
-                "at": f"{int(frac * 100)} %",
+                "at": key[3:].replace("pct", " %").replace("_of_configured", " of configured"),
                 "epochs_seen": [p["epochs_seen"] for p in points],
                 "epochs_run": [r["epochs_run"] for r in runs],
                 "methods": sorted({p["frugalml_method"] for p in points}),

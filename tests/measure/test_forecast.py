@@ -185,7 +185,7 @@ def test_co2e_with_a_timeline_charges_future_epochs_when_they_run() -> None:
 
 def test_format_uses_the_issue_shape() -> None:
     f = forecast(readings([1230.0] * 3, [19.0] * 3), 10, intensity_g_per_kwh=1700.0)
-    assert format_forecast(f) == "forecast: 12.3 kJ [12.3-12.3], 5.81 g CO2e, done in 2 min 13 s"
+    assert format_forecast(f) == "forecast: 12.3 kJ [11.6-13.0], 5.81 g CO2e, done in 2 min 13 s"
     big = forecast(readings([3.6e6] * 2), 4)
     assert format_forecast(big).startswith("forecast: 4.00 kWh [")
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["Advice", "advise"]
+__all__ = ["Advice", "advise", "describe_run"]
 
 
 @dataclass
@@ -133,6 +133,11 @@ def advise(
         "duration_s": record.duration_s,
     }
     notes = []
+    if record.summary.get("intensity_time_varying"):
+        notes.append(
+            "where: the run was charged a time-varying intensity; the ratios compare it at its "
+            "region's annual average with the other regions' annual averages"
+        )
     if record.status in ("running", "interrupted"):
         notes.append(f"the run is {record.status}: the advice covers it up to its last sample")
     advice = Advice(

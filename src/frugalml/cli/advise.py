@@ -78,7 +78,9 @@ def advise(
     time that minimises its CO2e. How (--model, --input): techniques measured on your model
     here, then the bench's figures for those that need your data. Example:
 
-        frugal advise 3f9c --intensity-csv forecast.csv --model mypkg.models:build --input 64x128
+    \b
+        frugal advise 3f9c --intensity-csv forecast.csv \\
+            --model mypkg.models:build --input 64x128
     """
     from frugalml._params import check_number
     from frugalml.carbon.intensity import IntensityTimeline
