@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 import textwrap
 import time
 
 import pytest
 
-from frugalml.advise import advice, how, when, where
 from frugalml.cli.main import main
 from frugalml.measure.tracker import Tracker
 from frugalml.testing import ConstantPowerSensor
@@ -55,12 +53,6 @@ def forecast_csv(tmp_path):
         "timestamp,g_per_kwh\n" + "".join(f"{t0 + i * H},{v}\n" for i, v in enumerate(values))
     )
     return path
-
-
-def test_doctests() -> None:
-    for module in (advice, how, when, where):
-        result = doctest.testmod(module)
-        assert result.failed == 0, module.__name__
 
 
 def test_json_has_the_issue_keys(registry, forecast_csv, tmp_path, capsys) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import numpy as np
@@ -10,8 +9,7 @@ import pytest
 
 from frugalml.carbon import IntensityTimeline
 from frugalml.errors import InputError
-from frugalml.measure import _forecast_series, _forecast_stop
-from frugalml.measure import forecast as forecast_module
+from frugalml.measure import _forecast_stop
 from frugalml.measure.forecast import (
     EarlyStopping,
     EpochReading,
@@ -37,12 +35,6 @@ def mean_epoch(costs: list[float], seen: int, total: int) -> float:
 def noisy(base: np.ndarray, seed: int = 0, rel: float = 0.03) -> list[float]:
     rng = np.random.default_rng(seed)
     return list(base * (1 + rel * rng.standard_normal(len(base))))
-
-
-def test_doctests() -> None:
-    for module in (forecast_module, _forecast_series, _forecast_stop):
-        result = doctest.testmod(module)
-        assert result.attempted > 0 and result.failed == 0, module.__name__
 
 
 def test_steady_run_is_exact_and_says_level() -> None:
