@@ -28,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bench": ("frugalml.cli.bench", "bench", "Measure what each technique saves."),
     "report": ("frugalml.cli.report", "report", "Write an HTML/Markdown/JSON report."),
     "search": ("frugalml.cli.search", "search", "Energy-aware hyperparameter/architecture search."),
+    "advise": (
+        "frugalml.cli.advise",
+        "advise",
+        "Advise where, when and how a run would cost less.",
+    ),
 }
 
 
