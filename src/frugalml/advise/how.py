@@ -345,9 +345,8 @@ def bench_options(model: nn.Module, *, exclude: tuple[str, ...] = MEASURED) -> l
         >>> [o.technique for o in bench_options(mlp(64, 256, 10, 2))][:2]
         ['transfer', 'early-stop-energy']
     """
-    from frugalml.bench.harness import applies, available_techniques
     from frugalml.bench.tasks import all_tasks
-    from frugalml.reduce import count_params
+    from frugalml.reduce import available_techniques, count_params
 
     structure = model_structure(model)
     outputs = _output_features(model) or 0
@@ -365,7 +364,7 @@ def bench_options(model: nn.Module, *, exclude: tuple[str, ...] = MEASURED) -> l
         fitting = [
             t
             for t in tasks.values()
-            if applies(cls, t)
+            if cls.applies_to(t)
             and t.kind == structure
             and (t.extra.get("role") != "many-class" or outputs >= 1000)
         ]

@@ -227,17 +227,17 @@ class TaskObjective:
 
         cfg = self.config
         tracker_args = {"db": False, "handle_signals": False, "region": cfg.region, "pue": cfg.pue}
-        if early_exit is not None:
-            out = early_exit.bench_evaluate(model, X_test, y_test, min_seconds=cfg.infer_seconds)
-            return {
-                "accuracy": float(early_exit.val_accuracy_),
-                "test_accuracy": float(out["accuracy"]),
-                "macs": round(float(out["macs"])),
-                "infer_energy_j_per_1k": float(out["infer_energy_j_per_1k"]),
-            }
         infer, _, _ = inference_energy(
             model, X_test, 256, min_seconds=cfg.infer_seconds, tracker_args=tracker_args
         )
+        if early_exit is not None:  # in eval mode the network itself leaves early
+            out = early_exit.bench_evaluate(model, X_test, y_test)
+            return {
+                "accuracy": float(early_exit.val_accuracy_),
+                "test_accuracy": evaluate(model, X_test, y_test),
+                "macs": round(float(out["macs"])),
+                "infer_energy_j_per_1k": float(infer),
+            }
         return {
             "accuracy": evaluate(model, data.X_val, data.y_val),
             "test_accuracy": evaluate(model, X_test, y_test),
