@@ -1,4 +1,5 @@
-"""Test isolation (no test reads the user's config or writes to ~/.frugal) and a throw-away
+"""Test isolation (no test reads the user's config or writes to ~/.frugal, its registry or its
+spool) and a throw-away
 PostgreSQL server for every test that needs one (fixture ``postgres_url``).
 
 The server is started from the machine's PostgreSQL binaries (Debian's postgresql package) on a
@@ -26,6 +27,7 @@ def _isolated_frugal_env(
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("FRUGAL_DB", str(home / "frugal.db"))
     monkeypatch.setenv("FRUGAL_CONFIG", str(home / "config.toml"))
+    monkeypatch.setenv("FRUGAL_SPOOL", str(home / "spool"))
     for var in ("FRUGAL_REGION", "FRUGAL_PUE"):
         monkeypatch.delenv(var, raising=False)
 
@@ -45,9 +47,9 @@ def postgres_url() -> Iterator[str]:
         yield url
         return
     try:
-        import psycopg2  # noqa: F401
+        import psycopg  # noqa: F401
     except ImportError:
-        pytest.skip("PostgreSQL backend: psycopg2 not installed (pip install 'frugalml[postgres]')")
+        pytest.skip("PostgreSQL backend: psycopg not installed (pip install 'frugalml[postgres]')")
     bindir = _pg_bin()
     if bindir is None:
         pytest.skip(
@@ -92,7 +94,8 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
         pytest.skip(f"PostgreSQL backend: could not start a test server ({e})")
     try:
-        yield f"postgresql+psycopg2://postgres@/postgres?host={sock}"
+        # A bare postgresql:// URL, as users write it: frugalml maps it to psycopg 3.
+        yield f"postgresql://postgres@/postgres?host={sock}"
     finally:
         subprocess.run(
             [*prefix, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"],

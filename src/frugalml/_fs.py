@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 __all__ = ["write_text_atomic"]
@@ -14,6 +13,8 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 
     The file is left readable by others (0644), as a result or report is meant to be shared.
     """
+    import tempfile  # here: it costs milliseconds to import, on the tracker's start path
+
     out = Path(path)
     fd, tmp = tempfile.mkstemp(
         dir=out.parent if str(out.parent) else ".", prefix=f".{out.name}.", suffix=".tmp"

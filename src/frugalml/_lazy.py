@@ -17,7 +17,7 @@ _EXTRA_FOR = {
     "pynvml": "nvidia",
     "amdsmi": "amd",
     "optuna": "search",
-    "psycopg2": "postgres",
+    "psycopg": "postgres",
     "lightning": "lightning",
     "transformers": "transformers",
     "huggingface_hub": "transformers",
@@ -27,7 +27,7 @@ _PIP_NAME = {
     "sklearn": "scikit-learn",
     "torch_pruning": "torch-pruning",
     "pynvml": "nvidia-ml-py",
-    "psycopg2": "psycopg2-binary",
+    "psycopg": "psycopg[binary]",
     "mlflow": "mlflow-skinny",
     "huggingface_hub": "huggingface-hub",
 }

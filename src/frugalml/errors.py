@@ -15,6 +15,7 @@ __all__ = [
     "FrugalWarning",
     "InputError",
     "MissingDependencyError",
+    "RegistryNotFoundError",
     "SensorError",
     "SensorPermissionError",
     "SensorUnavailableError",
@@ -61,6 +62,10 @@ class SensorPermissionError(SensorError, PermissionError):
 
 class StoreError(FrugalError, OSError):
     """The run registry could not be opened or written."""
+
+
+class RegistryNotFoundError(ConfigError):
+    """A command that only reads the registry was pointed at one that does not exist."""
 
 
 class TechniqueError(FrugalError, RuntimeError):

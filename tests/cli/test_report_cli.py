@@ -94,6 +94,9 @@ def test_bad_input_one_line_exit_2(db, tmp_path, args, needle, capsys):
 
 
 def test_empty_registry_exit_2(tmp_path, capsys):
+    from frugalml.store import Store
+
+    Store(tmp_path / "empty.db").close()  # exists, holds no run (a missing one: tests/faults)
     assert (
         run_main(["report", "--db", str(tmp_path / "empty.db"), "-o", str(tmp_path / "r.html")])
         == 2

@@ -54,16 +54,6 @@ def test_energy_counter_path_converts_mj_to_j():
     assert reading.wrap_j is None  # 64-bit mJ counter: a drop means a driver reload, not a wrap
 
 
-def test_energy_follows_injected_clock():
-    now = [0.0]
-    fake = FakeNVML([FakeGPU(power_w=300.0, energy_start_j=0.0)], clock=lambda: now[0])
-    sensor = sensor_for(fake)
-    first = sensor.read()["gpu:0"].energy_j
-    now[0] = 2.0
-    second = sensor.read()["gpu:0"].energy_j
-    assert second - first == pytest.approx(600.0)
-
-
 def test_power_path_for_gpus_without_energy_counter():
     fake = FakeNVML([FakeGPU(name=T4, supports_energy=False, power_w=lambda t: 70.25)])
     sensor = sensor_for(fake)
@@ -312,12 +302,6 @@ def test_available_never_raises_on_unexpected_errors():
     fake.nvmlDeviceGetCount = broken
     ok = NvmlSensor(nvml=fake).available()
     assert not ok and "weird binding" in ok.reason
-
-
-def test_read_when_unavailable_raises_sensor_unavailable():
-    sensor = NvmlSensor(nvml=FakeNVML([]))
-    with pytest.raises(SensorUnavailableError, match="no NVIDIA GPU"):
-        sensor.read()
 
 
 # ---------------------------------------------------------------------- hardware and close

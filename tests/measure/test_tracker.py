@@ -151,8 +151,8 @@ def test_samples_persisted_as_taken(tmp_path):
             rows_during = list(csv.DictReader(f))
         during = json.loads((out / "run.json").read_text())
     assert len(rows_during) >= 3  # written while the run was going on
-    assert during["status"] == "running"
-    assert during["energy_j"]["total"] > 0
+    assert during["status"] == "running"  # run.json: rewritten every few seconds, not per sample
+    assert during["heartbeat_at"] >= during["started_at"]
     final = json.loads((out / "run.json").read_text())
     assert final["status"] == "finished"
     with open(out / "samples.csv") as f:
@@ -173,22 +173,12 @@ def test_samples_persisted_as_taken(tmp_path):
         "co2e_g",
         "hardware",
         "scope",
+        "heartbeat_at",
+        "sample_rows",
     ):
         assert key in final
+    assert final["sample_rows"] == len(rows)
     assert {"cpu_model", "cpu_threads", "ram_bytes", "gpus"} <= set(final["hardware"])
-
-
-def test_full_disk_is_recorded_not_raised(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    os.symlink("/dev/full", out / "samples.csv")  # writes fail with ENOSPC
-    with Tracker(
-        "full", sensors=[ConstantPowerSensor(10.0)], db=False, out_dir=out, interval_s=0.05
-    ) as run:
-        time.sleep(0.15)
-    assert run.status == "finished"
-    assert run.energy_j["system"] > 0
-    assert any("space" in e["message"].lower() for e in run.errors)
 
 
 def test_broken_database_is_recorded_not_raised(tmp_path):

@@ -23,7 +23,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from types import MappingProxyType
 
 from frugalml.errors import ConfigError, UnknownNameError
@@ -107,7 +107,9 @@ class Region:
 
 @lru_cache(maxsize=1)
 def _table() -> Mapping[str, Region]:
-    text = resources.files("frugalml.carbon").joinpath("data/grid_intensity.csv").read_text("utf-8")
+    # a plain path (package data beside this module): importlib.resources costs ~10 ms to
+    # import, on the path of every tracker's start
+    text = (Path(__file__).parent / "data" / "grid_intensity.csv").read_text("utf-8")
     table: dict[str, Region] = {}
     for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         try:

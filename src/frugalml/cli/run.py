@@ -1,7 +1,15 @@
-"""``frugal run -- CMD``: run a command as a child process and measure its process tree."""
+"""``frugal run -- CMD``: run a command as a child process and measure its process tree.
+
+Signals: the forwarding handlers are installed before anything else (before the command is
+started), so a signal at any moment is either forwarded to the command or, when it arrives
+before the command exists, ends ``frugal run`` with the run recorded as ``interrupted`` and
+the command never started. (Blocking signals around ``Popen`` would close the same window but
+the blocked mask is inherited through ``exec``: the command would start deaf to them.)
+"""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -19,6 +27,8 @@ FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 def _positive_interval(
     ctx: click.Context, param: click.Parameter, value: float | None
 ) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be finite: a number of seconds > 0 (e.g. 1). Got {value}.")
     if value is not None and not value > 0:
         raise click.BadParameter(f"must be a number of seconds > 0 (e.g. 1 or 0.5). Got {value:g}.")
     return value
@@ -84,6 +94,38 @@ def run(
     Example:
       frugal run --region FR --out out/ -- python train.py --epochs 3
     """
+    forwarder = _Forwarder()  # first: from now on no signal is lost or leaves an orphan
+    try:
+        return _run(
+            forwarder,
+            name,
+            region,
+            pue,
+            interval_s,
+            out_dir,
+            scope,
+            intensity_csv,
+            quiet,
+            db,
+            command,
+        )
+    finally:
+        forwarder.restore()
+
+
+def _run(
+    forwarder: _Forwarder,
+    name: str | None,
+    region: str | None,
+    pue: str | None,
+    interval_s: float | None,
+    out_dir: str | None,
+    scope: str | None,
+    intensity_csv: str | None,
+    quiet: bool,
+    db: str | None,
+    command: tuple[str, ...],
+) -> int:
     from frugalml.cli.summary import print_summary
     from frugalml.errors import InputError
     from frugalml.measure.tracker import Tracker
@@ -95,7 +137,8 @@ def run(
         except ValueError:
             pue_value = pue
     # Validate everything before starting the user's command.
-    tracker_args: dict[str, Any] = dict(
+    tracker = Tracker(
+        name or " ".join(command)[:200],
         region=region,
         pue=pue_value,
         interval_s=interval_s,
@@ -106,7 +149,18 @@ def run(
         handle_signals=False,
         config={"command": list(command)},
     )
-    Tracker(name or " ".join(command)[:200], **tracker_args)
+    if forwarder.pending:  # a signal before the command existed: it is never started
+        signum = forwarder.pending[0]
+        tracker.start()
+        sig_name = signal.Signals(signum).name
+        result = tracker.stop(
+            status="interrupted",
+            exit_code=128 + signum,
+            error=f"{sig_name} arrived before the command was started; it was not run",
+        )
+        if not quiet:
+            print_summary(result.to_dict(), stderr=True)
+        return 128 + signum
     try:
         child = subprocess.Popen(list(command))
     except FileNotFoundError:
@@ -117,14 +171,10 @@ def run(
         raise InputError(
             f"Command {command[0]!r} is not executable. Check its permissions."
         ) from None
-    tracker = Tracker(name or " ".join(command)[:200], pid=child.pid, **tracker_args)
-    previous = _forward_signals(child)
+    forwarder.attach(child)  # forwards what arrived while it was being started
+    tracker.pid = child.pid
     tracker.start()
-    try:
-        code, cpu_s = _wait(child)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    code, cpu_s = _wait(child)
     exit_code = code if code >= 0 else 128 - code  # killed by signal N -> 128+N, as shells do
     status = "finished" if code == 0 else ("interrupted" if code < 0 else "failed")
     tracker.root_exited(cpu_s)
@@ -150,21 +200,44 @@ def _wait(child: subprocess.Popen[bytes]) -> tuple[int, float]:
     return code, usage.ru_utime + usage.ru_stime
 
 
-def _forward_signals(child: subprocess.Popen[bytes]) -> dict[int, Any]:
-    previous: dict[int, Any] = {}
+class _Forwarder:
+    """Handlers for :data:`FORWARDED` that send each signal to the command, or keep it
+    (``pending``) while the command does not exist yet."""
 
-    def forward(signum: int, frame: FrameType | None) -> None:
+    def __init__(self) -> None:
+        self.child: subprocess.Popen[bytes] | None = None
+        self.pending: list[int] = []
+        self._previous: dict[int, Any] = {}
+        for name in FORWARDED:
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except (ValueError, OSError):
+                continue
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        child = self.child
+        if child is None:
+            self.pending.append(signum)
+            return
         try:
             os.kill(child.pid, signum)
         except ProcessLookupError:
             pass
 
-    for name in FORWARDED:
-        sig = getattr(signal, name, None)
-        if sig is None:
-            continue
-        try:
-            previous[sig] = signal.signal(sig, forward)
-        except (ValueError, OSError):
-            continue
-    return previous
+    def attach(self, child: subprocess.Popen[bytes]) -> None:
+        self.child = child
+        for signum in self.pending:
+            try:
+                os.kill(child.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            try:
+                signal.signal(sig, handler)
+            except (ValueError, OSError):
+                pass

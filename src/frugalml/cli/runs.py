@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,10 +63,10 @@ def runs(
     """List runs in the registry, newest first."""
     from rich.table import Table
 
-    from frugalml.store import Store
+    from frugalml.store import open_registry
 
     how = output_format(out_format, as_json)
-    store = Store(db)
+    store = open_registry(db)
     records = store.list_runs(limit=limit, offset=(page - 1) * limit, name_like=name, status=status)
     if how == "json":
         print_json_lines(_json_row(r) for r in records)
@@ -176,9 +177,9 @@ def _tsv_row(r: Any) -> list[object]:
 @format_options
 @db_option
 def show(run_id: str, out_format: str | None, as_json: bool, db: str | None) -> None:
-    """Show one run (RUN_ID or a unique prefix) with its components."""
+    """Show one run (RUN_ID or a unique prefix, or a run.json / --out folder) with its components."""
     from frugalml.cli.summary import print_summary
-    from frugalml.store import Store
+    from frugalml.store import open_registry
 
     how = output_format(out_format, as_json)
     if not run_id.strip():
@@ -186,7 +187,18 @@ def show(run_id: str, out_format: str | None, as_json: bool, db: str | None) -> 
             "'' is not a run id. Give a run id or a unique prefix of one (list them with: frugal runs).",
             param_hint="'RUN_ID'",
         )
-    store = Store(db)
+    if os.sep in run_id or run_id.endswith(".json"):  # a file from --out, reconciled
+        from frugalml.measure.runfile import read_run_json
+
+        data = read_run_json(run_id, db=db)
+        if how == "json":
+            click.echo(json.dumps(data, indent=2, default=str))
+        elif how == "tsv":
+            print_tsv(("field", "value"), _flatten(data))
+        else:
+            print_summary(data)
+        return
+    store = open_registry(db)
     record = store.get_run(run_id)
     data = dict(record.summary) if record.summary else {}
     data.update(

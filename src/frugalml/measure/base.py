@@ -2,7 +2,8 @@
 
 A sensor exposes one or more *channels* (a RAPL package, a GPU, the modelled CPU).
 Each read returns, per channel, either a monotonically increasing energy counter
-(``energy_j``, which may wrap at ``wrap_j``) or an instantaneous power (``power_w``).
+(``energy_j``, which may wrap at ``wrap_j``) or an instantaneous power (``power_w``), or, for a
+channel that failed while the others still read, the ``error``.
 The tracker owns differencing, wraparound, integration of power over time, process
 attribution and aggregation of channels into components (``cpu``, ``dram``,
 ``gpu:0``...). Sensors stay simple and stateless about time.
@@ -57,11 +58,14 @@ class Reading:
         energy_j: cumulative energy counter (J); only differences are meaningful.
         wrap_j: counter range (J) after which ``energy_j`` restarts from 0, if it wraps.
         power_w: instantaneous (or short-average) power (W).
+        error: why this channel could not be read this time (the sensor's other channels
+            did); the tracker records it and, for CPU and DRAM, lets the model take over.
     """
 
     energy_j: float | None = None
     power_w: float | None = None
     wrap_j: float | None = None
+    error: str | None = None
 
 
 class Sensor(ABC):
@@ -79,7 +83,8 @@ class Sensor(ABC):
 
     @abstractmethod
     def read(self) -> dict[str, Reading]:
-        """Read every channel now; raise :class:`~frugalml.errors.SensorError` on failure."""
+        """Read every channel now; raise :class:`~frugalml.errors.SensorError` when nothing
+        can be read, or give a failing channel a ``Reading(error=...)``."""
 
     def hardware(self) -> dict[str, object]:
         """Describe the measured hardware for ``run.json`` (e.g. GPU names)."""

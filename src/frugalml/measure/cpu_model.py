@@ -34,9 +34,10 @@ import csv
 import itertools
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 from frugalml.measure._proc import CpuCapacity, MachineCpu, ProcessTree, cpu_capacity
 from frugalml.measure.base import Availability, Channel, Reading, Sensor
@@ -47,6 +48,9 @@ __all__ = ["LOAD_CURVE", "CpuModelSensor", "CpuPowerSpec", "cpu_power_spec", "lo
 LOAD_CURVE: tuple[tuple[float, float], ...] = ((0.0, 0.12), (0.10, 0.32), (0.50, 0.75), (1.0, 1.02))
 FALLBACK_W_PER_THREAD = 3.5 / 1.02
 UNCERTAINTY = {"table": 0.30, "microarch": 0.40, "fallback": 0.60}
+# Beside this module (package data); a plain path, as importlib.resources costs ~10 ms to
+# import on the start path.
+_DATA = Path(__file__).parent / "data"
 
 
 def load_factor(u: float) -> float:
@@ -72,24 +76,31 @@ class CpuPowerSpec:
 
 
 @lru_cache(maxsize=1)
-def _power_table() -> tuple[tuple[re.Pattern[str], float, int, str], ...]:
+def _power_table() -> tuple[tuple[Callable[[str], bool], float, int, str], ...]:
     rows = []
-    text = resources.files("frugalml.measure").joinpath("data/cpu_power.csv").read_text()
+    text = (_DATA / "cpu_power.csv").read_text()
     for row in csv.DictReader(line for line in text.splitlines() if not line.startswith("#")):
         rows.append(
-            (
-                re.compile(row["pattern"], re.I),
-                float(row["tdp_w"]),
-                int(row["threads"]),
-                row["source"],
-            )
+            (_matcher(row["pattern"]), float(row["tdp_w"]), int(row["threads"]), row["source"])
         )
     return tuple(rows)
 
 
+def _matcher(pattern: str) -> Callable[[str], bool]:
+    """A case-insensitive search for ``pattern``; patterns that are plain text (most: a model
+    name with escaped parentheses) are matched as text, because compiling ~90 regular
+    expressions would cost more than the rest of starting a run."""
+    literal = pattern.replace("\\(", "(").replace("\\)", ")")
+    if not any(ch in literal for ch in "\\.^$*+?{}[]|"):
+        needle = literal.lower()
+        return lambda name: needle in name.lower()
+    compiled = re.compile(pattern, re.I)
+    return lambda name: compiled.search(name) is not None
+
+
 @lru_cache(maxsize=1)
 def _microarch_table() -> tuple[dict[str, str], ...]:
-    text = resources.files("frugalml.measure").joinpath("data/cpu_microarch.csv").read_text()
+    text = (_DATA / "cpu_microarch.csv").read_text()
     return tuple(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
 
 
@@ -103,8 +114,8 @@ def cpu_power_spec(cpu: CpuInfo | None = None) -> CpuPowerSpec:
         (2.188, 'table')
     """
     cpu = cpu or read_cpuinfo()
-    for pattern, tdp_w, threads, source in _power_table():
-        if pattern.search(cpu.model_name):
+    for matches, tdp_w, threads, source in _power_table():
+        if matches(cpu.model_name):
             return CpuPowerSpec(
                 tdp_w / threads, "table", f"{source}: {tdp_w:g} W TDP / {threads} threads"
             )

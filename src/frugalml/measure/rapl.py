@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from frugalml.errors import SensorError
+from frugalml.errors import SensorError, SensorUnavailableError
 from frugalml.measure.base import Availability, Channel, Reading, Sensor
 
 __all__ = ["DEFAULT_POWERCAP_ROOT", "RaplSensor"]
@@ -124,14 +124,28 @@ class RaplSensor(Sensor):
         ]
 
     def read(self) -> dict[str, Reading]:
-        assert self._zones is not None, "call available() first"
+        """Every zone's counter in joules. A zone that cannot be read gets
+        ``Reading(error=...)`` so that the others keep counting; only when no zone reads at
+        all does the sensor raise."""
+        if self._zones is None:
+            self._zones = self._discover()
+        if not self._zones:
+            raise SensorUnavailableError(self._why_not)
         out = {}
+        errors = []
         for zone_id, zone in self._zones.items():
             try:
                 uj = int((zone.path / "energy_uj").read_text())
             except (OSError, ValueError) as e:
-                raise SensorError(f"RAPL zone {zone_id} unreadable: {e}. {PERMISSION_FIX}") from e
+                why = f"RAPL zone {zone_id} unreadable: {e}"
+                if isinstance(e, PermissionError):
+                    why += ". Read access to energy_uj was withdrawn (root-only since Linux 5.10)"
+                out[zone_id] = Reading(error=why)
+                errors.append(why)
+                continue
             out[zone_id] = Reading(energy_j=uj / 1e6, wrap_j=zone.wrap_j)
+        if errors and len(errors) == len(out):
+            raise SensorError("; ".join(errors))
         return out
 
     def hardware(self) -> dict[str, object]:

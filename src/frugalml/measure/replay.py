@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from frugalml.errors import InputError
+from frugalml.errors import InputError, SensorUnavailableError
 from frugalml.measure.base import Availability, Channel, Reading, Sensor
 
 __all__ = ["ReplaySensor"]
@@ -59,6 +59,8 @@ class ReplaySensor(Sensor):
         return [Channel(c, c, "replay", self.uncertainty) for c in self._series]
 
     def read(self) -> dict[str, Reading]:
+        if not self._series:
+            raise SensorUnavailableError(f"{self.path} holds no samples to replay")
         t = (self._clock() - self._t0) * self.speed
         return {
             c: Reading(energy_j=_interp(times, energies, t))

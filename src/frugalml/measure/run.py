@@ -1,30 +1,53 @@
 """A run: what the tracker measured, as it is measured.
 
-The tracker updates a :class:`Run` from its sampler thread; users read it (``run.energy_j``)
-and log metrics into it. ``to_dict()`` is the content of ``run.json``.
+A :class:`Run` is shared between the tracker's threads and the user's: the tracker updates it
+through its writer methods (``add_channel``, ``add_energy``, ``set_status``, ``add_error``...)
+and the user reads it (``run.energy_j``) and logs metrics into it. Every field that changes
+during a run is written and read under the run's own lock, which is never held while doing
+I/O, so ``log_metric`` costs microseconds whatever the registry or the disk are doing.
+``to_dict()`` is the content of ``run.json``.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from frugalml._params import check_number
+from frugalml._params import check_choice, check_number
 
-__all__ = ["GRID_FACTOR_UNCERTAINTY", "Run", "combine_uncertainty"]
+__all__ = [
+    "GRID_FACTOR_UNCERTAINTY",
+    "STATUSES",
+    "TERMINAL_STATUSES",
+    "Run",
+    "combine_uncertainty",
+]
 
 # Relative uncertainty of an annual-average grid factor applied to one job: hourly intensity
 # departs from the yearly mean by tens of percent; 0.15 is a stated judgement, not a measurement.
 GRID_FACTOR_UNCERTAINTY = 0.15
 
+#: Every status a run can have. ``running`` until the tracker stops it; ``finished`` (the code
+#: ended normally), ``failed`` (it raised, or the command exited non-zero), ``interrupted`` (a
+#: signal, Ctrl-C, or the process died: then it is the registry that says so),
+#: ``budget-stopped`` (stopped on purpose when an energy or carbon budget ran out).
+STATUSES = ("running", "finished", "failed", "interrupted", "budget-stopped")
+TERMINAL_STATUSES = STATUSES[1:]
+
 
 def combine_uncertainty(parts: dict[str, tuple[float, float]]) -> float | None:
-    """Relative uncertainty of a sum of independent parts ``{name: (value, rel_unc)}``."""
+    """Relative uncertainty of a sum of independent parts ``{name: (value, rel_unc)}``.
+
+    Example:
+        >>> round(combine_uncertainty({"cpu": (30.0, 0.4), "dram": (40.0, 0.3)}), 4)
+        0.2424
+    """
     total = sum(v for v, _ in parts.values())
     if total <= 0:
         return None
@@ -39,8 +62,9 @@ class Run:
         id: unique run id (hex).
         name: user-given name.
         energy_j: energy per component and ``total`` so far.
-        methods: component -> how it was obtained (``rapl``, ``cpu-model``...).
-        status: ``running``, ``finished``, ``failed`` or ``interrupted``.
+        methods: component -> how it was obtained (``rapl``, ``cpu-model``, or
+            ``rapl+cpu-model`` when a counter failed mid-run and the model took over).
+        status: one of :data:`STATUSES`.
     """
 
     id: str
@@ -66,11 +90,16 @@ class Run:
     errors: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     tracker_cpu_s: float = 0.0
-    _energy: dict[str, float] = field(default_factory=dict)
-    _unc: dict[str, float] = field(default_factory=dict)
+    #: rows of samples taken (one per component per interval), and what became of them on the
+    #: way to the registry (``registry``: delayed / spooled counts, set by the registry sink).
+    sample_rows: int = 0
+    registry: dict[str, Any] | None = None
+    # component -> method -> [joules, relative uncertainty]
+    _parts: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     _co2e_g: float = 0.0
     _timeline: Any = None  # an IntensityTimeline when the CO2e follows a time series
     _on_metric: Callable[[dict[str, Any]], None] | None = None
+    _cpu_source: Callable[[], float] | None = None  # the tracker's CPU so far, while live
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- read ----------------------------------------------------------------------------
@@ -78,7 +107,7 @@ class Run:
     def energy_j(self) -> dict[str, float]:
         """Energy per component and ``total`` (IT energy, before PUE)."""
         with self._lock:
-            out = dict(self._energy)
+            out = {c: sum(p[0] for p in by.values()) for c, by in self._parts.items()}
         out["total"] = sum(out.values())
         return out
 
@@ -94,11 +123,23 @@ class Run:
 
     @property
     def uncertainty(self) -> dict[str, float | None]:
-        """Relative uncertainty per component, of the ``total`` energy and of ``co2e``."""
+        """Relative uncertainty per component, of the ``total`` energy and of ``co2e``.
+
+        A component measured by several methods (a counter, then a model after the counter
+        failed) combines their parts: its uncertainty widens with the modelled share.
+        """
         with self._lock:
-            parts = {c: (e, self._unc.get(c, 0.0)) for c, e in self._energy.items()}
-        out: dict[str, float | None] = {c: u for c, (_, u) in parts.items()}
-        total = combine_uncertainty(parts)
+            by_component = {
+                c: {m: (p[0], p[1]) for m, p in by.items()} for c, by in self._parts.items()
+            }
+        out: dict[str, float | None] = {}
+        flat: dict[str, tuple[float, float]] = {}
+        for c, by in by_component.items():
+            combined = combine_uncertainty(by)
+            out[c] = combined if combined is not None else max(u for _, u in by.values())
+            for m, part in by.items():
+                flat[f"{c}/{m}"] = part
+        total = combine_uncertainty(flat)
         out["total"] = total
         # an annual-average grid factor adds its own uncertainty; a time series stands for
         # the grid as it was during the run
@@ -123,38 +164,48 @@ class Run:
     @property
     def energy_method(self) -> str:
         """The methods used, e.g. ``cpu-model+ram-model``."""
-        return "+".join(sorted(set(self.methods.values()))) or "none"
+        with self._lock:
+            names = {m for value in self.methods.values() for m in value.split("+")}
+        return "+".join(sorted(names)) or "none"
 
     @property
     def measured(self) -> bool:
         """True when every component comes from a hardware counter, none from a model."""
-        return bool(self.methods) and all(not m.endswith("-model") for m in self.methods.values())
+        with self._lock:
+            names = [m for value in self.methods.values() for m in value.split("+")]
+        return bool(names) and all(not m.endswith("-model") for m in names)
 
-    # -- write ---------------------------------------------------------------------------
+    # -- written by the user ------------------------------------------------------------
     def log_metric(self, name: str, value: float, step: int | None = None) -> None:
         """Record a metric (loss, accuracy...) with the energy used so far.
 
-        Never raises into the training loop for a bad value: it is logged as an error instead.
+        Costs microseconds and never waits on a disk or database: the row is handed to the
+        tracker's background writer. Never raises into the training loop for a bad value: it
+        is recorded as an error instead.
         """
         try:
             check_number("log_metric", "value", float(value))
         except (TypeError, ValueError) as e:
             self.add_error("metric", f"metric {name!r} not recorded: {e}")
             return
+        now = time.time()
         row = {
             "name": str(name),
             "value": float(value),
             "step": None if step is None else int(step),
-            "t_s": time.time() - self.started_at,
-            "timestamp": time.time(),
+            "t_s": now - self.started_at,
+            "timestamp": now,
             "energy_j": self.energy_j["total"],
         }
         with self._lock:
             self.metrics.append(row)
-        if self._on_metric is not None:
-            self._on_metric(row)
+            on_metric = self._on_metric
+        if on_metric is not None:
+            on_metric(row)
 
+    # -- written by the tracker (each under the run's lock) ------------------------------
     def add_error(self, source: str, message: str) -> None:
+        """Record what failed (a sensor, a disk, the registry, a signal), with its time."""
         with self._lock:
             self.errors.append(
                 {
@@ -164,46 +215,100 @@ class Run:
                 }
             )
 
+    def add_channel(self, component: str, method: str, uncertainty: float) -> None:
+        """Declare that ``component`` is measured (also) by ``method`` with this relative
+        uncertainty; a second method on a component is shown as ``first+second``."""
+        with self._lock:
+            by = self._parts.setdefault(component, {})
+            if method not in by:
+                by[method] = [0.0, uncertainty]
+                current = self.methods.get(component)
+                self.methods[component] = method if not current else f"{current}+{method}"
+            else:
+                by[method][1] = max(by[method][1], uncertainty)
+
+    def add_energy(
+        self,
+        parts: Mapping[tuple[str, str], float],
+        *,
+        co2e_g: float,
+        duration_s: float,
+        rows: int = 0,
+    ) -> None:
+        """Add one interval: joules per (component, method), its CO2e, the run's duration and
+        the number of sample rows it made."""
+        with self._lock:
+            for (component, method), joules in parts.items():
+                self._parts[component][method][0] += joules
+            self._co2e_g += co2e_g
+            self.duration_s = duration_s
+            self.sample_rows += rows
+
+    def set_status(
+        self, status: str, *, exit_code: int | None = None, error: str | None = None
+    ) -> None:
+        """End the run with one of :data:`TERMINAL_STATUSES`."""
+        check_choice("Run", "status", status, TERMINAL_STATUSES)
+        with self._lock:
+            self.status = status
+            self.exit_code = exit_code
+            self.error = error
+
+    def set_tracker_cpu(self, seconds: float) -> None:
+        with self._lock:
+            self.tracker_cpu_s = seconds
+
+    def set_registry(self, info: dict[str, Any]) -> None:
+        with self._lock:
+            self.registry = dict(info)
+
     # -- serialise -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The ``run.json`` content."""
-        energy = self.energy_j
-        total = energy["total"]
-        unc = self.uncertainty
-        return {
-            "id": self.id,
-            "name": self.name,
-            "status": self.status,
-            "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),
-            "duration_s": round(self.duration_s, 6),
-            "exit_code": self.exit_code,
-            "energy_j": energy,
-            "energy_kwh": total / 3.6e6,
-            "methods": dict(self.methods),
-            "measured": self.measured,
-            "uncertainty": {k: None if v is None else round(v, 4) for k, v in unc.items()},
-            "region": self.region,
-            "region_name": self.region_name,
-            "region_source": self.region_source,
-            "intensity_g_per_kwh": self.intensity_used_g_per_kwh,
-            "intensity_time_varying": self._timeline is not None,
-            **self._intensity_series(),
-            "pue": self.pue,
-            "pue_source": self.pue_source,
-            "facility_energy_j": total * self.pue,
-            "co2e_g": self.co2e_g,
-            "scope": self.scope,
-            "interval_s": self.interval_s,
-            "tracker_cpu_s": self.tracker_cpu_s,
-            "hardware": self.hardware,
-            "sensors_skipped": dict(self.sensors_skipped),
-            "errors": list(self.errors),
-            "error": self.error,
-            "metrics": _last_metrics(self.metrics),
-            "tags": dict(self.tags),
-            "config": dict(self.config),
-            "frugalml_version": _version(),
-        }
+        """The ``run.json`` content (a consistent snapshot)."""
+        with self._lock:
+            energy = self.energy_j
+            total = energy["total"]
+            unc = self.uncertainty
+            return {
+                "id": self.id,
+                "name": self.name,
+                "status": self.status,
+                "started_at": _iso(self.started_at),
+                "heartbeat_at": _iso(time.time()),
+                "duration_s": round(self.duration_s, 6),
+                "exit_code": self.exit_code,
+                "energy_j": energy,
+                "energy_kwh": total / 3.6e6,
+                "methods": dict(self.methods),
+                "measured": self.measured,
+                "uncertainty": {k: None if v is None else round(v, 4) for k, v in unc.items()},
+                "region": self.region,
+                "region_name": self.region_name,
+                "region_source": self.region_source,
+                "intensity_g_per_kwh": self.intensity_used_g_per_kwh,
+                "intensity_time_varying": self._timeline is not None,
+                **self._intensity_series(),
+                "pue": self.pue,
+                "pue_source": self.pue_source,
+                "facility_energy_j": total * self.pue,
+                "co2e_g": self._co2e_g,
+                "scope": self.scope,
+                "interval_s": self.interval_s,
+                "tracker_cpu_s": (
+                    self.tracker_cpu_s if self._cpu_source is None else self._cpu_source()
+                ),
+                "sample_rows": self.sample_rows,
+                "registry": None if self.registry is None else dict(self.registry),
+                "writer": {"host": _HOST, "pid": os.getpid()},
+                "hardware": self.hardware,
+                "sensors_skipped": dict(self.sensors_skipped),
+                "errors": list(self.errors),
+                "error": self.error,
+                "metrics": _last_metrics(self.metrics),
+                "tags": dict(self.tags),
+                "config": dict(self.config),
+                "frugalml_version": _version(),
+            }
 
     def _intensity_series(self) -> dict[str, Any]:
         if self._timeline is None:
@@ -212,6 +317,13 @@ class Run:
             "intensity_file": self._timeline.path,
             "intensity_annual_g_per_kwh": self.intensity_g_per_kwh,
         }
+
+
+_HOST = os.uname().nodename  # what socket.gethostname() returns, without importing socket
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
 
 
 def _last_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:

@@ -1,11 +1,18 @@
 """The tracker: start, sample in a background thread, stop.
 
 ``track()`` works as a context manager, as a decorator and through ``start()``/``stop()``.
-Starting reads /proc and sysfs directly (no slow hardware-probing library) and opens the
-registry from the sampler thread, so start and stop take milliseconds.
+Nothing heavy runs in the caller's thread: starting reads /proc and sysfs directly (no slow
+hardware-probing library, no SQLAlchemy), the sampler thread reads the sensors, and the
+registry is written by a background writer (:mod:`frugalml.measure.writer`) in batches.
 
 The tracker never hurts the user's job: a failing sensor or sink is logged once and recorded
-in the run; signal handlers are chained to the application's own, never replace them.
+in the run; ``log_metric`` and the signal handlers never do I/O or wait on a lock held during
+I/O; signal handlers are chained to the application's own, never replace them.
+
+Threads: the sampler (reads sensors every ``interval_s``, appends to the ``--out`` files and
+the spool journal, hands rows to the writer) and, with a registry, the writer. ``sample()``
+takes a reading at once from the calling thread (the hook for per-epoch readings).
+``tracker_cpu_s`` adds the CPU time of every thread, from the constructor to ``stop()``.
 """
 
 from __future__ import annotations
@@ -17,49 +24,23 @@ import os
 import signal
 import threading
 import time
-import uuid
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
 from frugalml._params import check_choice, check_number
-from frugalml.measure.base import Channel, Reading, Sensor
+from frugalml.measure.base import Sensor
 from frugalml.measure.run import Run
-from frugalml.measure.sinks import FileSink, Sink, StoreSink
+from frugalml.measure.sampler import Sampler
+from frugalml.measure.sinks import FLUSH_TIMEOUT_S, Batch, FileSink, Sink, StoreSink
 
 __all__ = ["Tracker", "track"]
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 _LIVE: weakref.WeakSet[Tracker] = weakref.WeakSet()
-
-
-class _ChannelState:
-    __slots__ = ("channel", "energy_j", "power_w", "t")
-
-    def __init__(self, channel: Channel) -> None:
-        self.channel = channel
-        self.energy_j: float | None = None
-        self.power_w: float | None = None
-        self.t: float | None = None
-
-    def delta_j(self, reading: Reading, t: float) -> float:
-        """Energy since the previous reading: counter difference (with wraparound) or
-        trapezoidal integral of power."""
-        d = 0.0
-        if reading.energy_j is not None:
-            if self.energy_j is not None:
-                d = reading.energy_j - self.energy_j
-                if d < 0:
-                    d = d + reading.wrap_j if reading.wrap_j else 0.0
-            self.energy_j = reading.energy_j
-        elif reading.power_w is not None:
-            if self.power_w is not None and self.t is not None:
-                d = (reading.power_w + self.power_w) / 2 * (t - self.t)
-            self.power_w = reading.power_w
-        self.t = t
-        return max(0.0, d)
 
 
 class Tracker:
@@ -76,10 +57,13 @@ class Tracker:
         scope: ``"process"`` (the tracked process tree) or ``"machine"``.
         pid: root of the tracked tree (default: this process).
         db: registry URL or path; ``None`` uses ``FRUGAL_DB``/config/``~/.frugal/frugal.db``;
-            ``False`` records nothing in a registry.
+            ``False`` records nothing in a registry. Written by a background thread; if the
+            registry is unavailable the run waits in the spool (``~/.frugal/spool``) and is
+            imported at the next access.
         out_dir: also write ``run.json``, ``samples.csv`` and ``metrics.csv`` there.
         tags: free-form labels recorded with the run.
-        handle_signals: flush on SIGTERM/SIGINT (chained to existing handlers).
+        handle_signals: on SIGTERM/SIGINT, record the signal and let the application's own
+            handler run at once; with no handler, finish the run as ``interrupted`` first.
 
     Example:
         >>> with Tracker("demo", db=False, region="FR") as run:  # doctest: +SKIP
@@ -105,8 +89,9 @@ class Tracker:
         config: dict[str, Any] | None = None,
         handle_signals: bool = True,
     ) -> None:
+        cpu0 = time.thread_time()
         from frugalml.carbon.regions import resolve_pue, resolve_region
-        from frugalml.measure.config import load_config
+        from frugalml.config import load_config, spool_dir
 
         file_config = load_config()
         interval_s = float(file_config.get("interval_s", 1.0)) if interval_s is None else interval_s
@@ -120,7 +105,7 @@ class Tracker:
         self._region, self._region_how = resolve_region(region, config=file_config)
         pue_value: float | str | None = pue
         if pue_value is None:
-            pue_value = os.environ.get("FRUGAL_PUE") or file_config.get("pue")  # type: ignore[assignment]
+            pue_value = os.environ.get("FRUGAL_PUE") or file_config.get("pue")
         self._pue, self._pue_source = resolve_pue(pue_value, self._region)
         self._timeline = None
         if intensity_csv is not None:
@@ -128,13 +113,14 @@ class Tracker:
 
             self._timeline = IntensityTimeline.from_csv(os.fspath(intensity_csv))
         self._sensors_arg = None if sensors is None else list(sensors)
-        self._db: Any = db if db is not None else file_config.get("db")
-        if db is not False and not isinstance(db, bool):
-            from frugalml.store.url import resolve_db_url
+        self._db: str | None = None
+        if db is not False:
+            from frugalml.store.url import resolve_db_url  # no SQLAlchemy: validated now
 
-            self._db = resolve_db_url(
-                None if db is None else db, config=file_config
-            )  # validate now
+            self._db = resolve_db_url(None if db is True else db, config=file_config)
+        self._spool = spool_dir(config=file_config)
+        self._connect_timeout_s = float(file_config.get("db_connect_timeout_s", 5.0))
+        self._statement_timeout_s = float(file_config.get("db_statement_timeout_s", 30.0))
         self._out_dir = out_dir
         self._tags = dict(tags or {})
         self._config = dict(config or {})
@@ -155,21 +141,24 @@ class Tracker:
             handle_signals=handle_signals,
         )
         self.run: Run | None = None
-        self._lock = threading.RLock()
-        self._stop_event = threading.Event()
+        self.process_tree: Any = None
+        self._lock = threading.RLock()  # readings and the sampler's state; never the Run's
+        # Held until stop(): the sampler sleeps by trying to take it, one C call per sample
+        # (an Event's wait builds a Condition and a new lock every time).
+        self._running = threading.Lock()
+        self._running.acquire()
         self._thread: threading.Thread | None = None
-        self._states: dict[Sensor, dict[str, _ChannelState]] = {}
-        self._failed_sensors: set[str] = set()
+        self._sampler: Sampler | None = None
         self._sinks: list[Sink] = []
-        self._pending_metrics: list[dict[str, Any]] = []
-        self._pending_rows: list[dict[str, Any]] = []
+        self._metrics: deque[dict[str, Any]] = deque()  # from log_metric, any thread
+        self._pending_rows: list[dict[str, Any]] = []  # from sample() between ticks
+        self._seq = 0
         self._last_t = 0.0
         self._t0 = 0.0
-        self._share: Any = None
         self._prev_handlers: dict[int, Any] = {}
         self._stopped = False
-        self._thread_cpu0 = 0.0
-        self.process_tree: Any = None
+        self._cpu_caller_s = time.thread_time() - cpu0  # constructor, start, sample, stop
+        self._cpu_sampler_s = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Run:
@@ -194,7 +183,7 @@ class Tracker:
                 else:
                     skipped[s.name] = ok.reason
         run = Run(
-            id=uuid.uuid4().hex[:16],
+            id=os.urandom(8).hex(),
             name=self.name,
             scope=self.scope,
             interval_s=self.interval_s,
@@ -209,7 +198,8 @@ class Tracker:
             sensors_skipped=skipped,
         )
         run._timeline = self._timeline
-        run._on_metric = self._queue_metric
+        run._on_metric = self._metrics.append  # a deque append: no lock, no I/O
+        run._cpu_source = self._cpu_s
         hardware = machine_hardware()
         for s in sensors:
             try:
@@ -221,33 +211,39 @@ class Tracker:
                     hardware[key] = [*hardware.get(key, []), *extra.pop(key)]  # type: ignore[misc]
             hardware.update(extra)
         run.hardware = hardware
+        share = None
+        machine_wide = False
         for s in sensors:
             try:
-                channels = s.channels()
-            except Exception as e:
-                run.add_error(s.name, f"channels failed: {e}")
+                machine_wide = machine_wide or any(ch.machine_wide for ch in s.channels())
+            except Exception:
                 continue
-            self._states[s] = {ch.id: _ChannelState(ch) for ch in channels}
-            for ch in channels:
-                run.methods[ch.component] = ch.method
-                run._unc[ch.component] = ch.uncertainty
-                run._energy.setdefault(ch.component, 0.0)
-        if self.process_tree is not None and any(
-            st.channel.machine_wide for states in self._states.values() for st in states.values()
-        ):
-            self._share = (self.process_tree, MachineCpu())
+        if self.process_tree is not None and machine_wide:
+            tree, machine = self.process_tree, MachineCpu()
+
+            def share() -> tuple[float, float]:
+                return (tree.cpu_s(), machine.busy_s())
+
+        self._sampler = Sampler(run, sensors, scope=self.scope, share=share, model=self._model)
         if self._out_dir is not None:
             self._sinks.append(FileSink(self._out_dir))
-        if self._db is not False:
-            self._sinks.append(StoreSink(self._db))
+        if self._db is not None:
+            self._sinks.append(
+                StoreSink(
+                    self._db,
+                    spool=self._spool,
+                    out_dir=self._out_dir,
+                    connect_timeout_s=self._connect_timeout_s,
+                    statement_timeout_s=self._statement_timeout_s,
+                )
+            )
         if not self._region_how.startswith("argument") and self._region.code == "world":
             log.info("no region configured: using the world average grid intensity")
         self.run = run
         self._t0 = time.monotonic()
         with self._lock:
-            self._read_all(self._t0, first=True)
+            self._sampler.first(self._t0)
         self._last_t = self._t0
-        self._share_prev = self._share_sample()
         self._thread = threading.Thread(
             target=self._loop, name=f"frugalml-sampler-{run.id}", daemon=True
         )
@@ -255,32 +251,44 @@ class Tracker:
         if self._handle_signals:
             self._install_signals()
         _LIVE.add(self)
-        run.tracker_cpu_s += time.thread_time() - cpu0
+        self._cpu_caller_s += time.thread_time() - cpu0
         return run
 
     def stop(
         self, *, status: str | None = None, exit_code: int | None = None, error: str | None = None
     ) -> Run:
-        """Take the last reading, persist everything and return the finished run."""
+        """Take the last reading, persist everything and return the finished run.
+
+        Waits for the registry at most a couple of seconds: a run it cannot take by then
+        stays in the spool and is imported at the next registry access (recorded in
+        ``errors``).
+        """
         if self.run is None:
             raise RuntimeError("This tracker was never started: call start() first.")
         run = self.run
-        with self._lock:
-            if self._stopped:
-                return run
-            self._stopped = True
-            run.status = status or "finished"
-            run.exit_code = exit_code
-            run.error = error
+        if self._stopped:
+            return run
+        cpu0 = time.thread_time()
+        self._stopped = True
+        run.set_status(status or "finished", exit_code=exit_code, error=error)
         self._restore_signals()
-        self._stop_event.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            # Bounded: a signal handler may have interrupted a sample holding the lock.
-            self._thread.join(timeout=max(10.0, 2 * self.interval_s))
-        else:  # stopped from the sampler thread itself (signal re-entry): finish inline
-            self._thread_cpu0 = time.thread_time()
+        self._running.release()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            # Bounded: the final reading, local files and the registry's flush timeout.
+            thread.join(timeout=FLUSH_TIMEOUT_S + max(10.0, 2 * self.interval_s))
+            if thread.is_alive():
+                run.add_error(
+                    "tracker",
+                    "the sampler thread did not finish in time; the last interval "
+                    "may be missing from the files and the registry",
+                )
+        else:  # never started its thread, or stopped from within it
             self._finish()
         _LIVE.discard(self)
+        self._cpu_caller_s += time.thread_time() - cpu0
+        run._cpu_source = None
+        run.set_tracker_cpu(self._cpu_s())
         return run
 
     def root_exited(self, rusage_cpu_s: float) -> None:
@@ -291,130 +299,112 @@ class Tracker:
                 self.process_tree.root_exited(rusage_cpu_s)
 
     def sample(self, *, persist: bool = True) -> Run:
-        """Read every sensor now (from any thread); the run's energy is then up to date.
+        """Read every sensor now, from the calling thread; the run's energy is then up to date.
+
+        The reading's rows reach the files and the registry with the sampler's next regular
+        sample (never written from the calling thread), so this costs the sensor reads only —
+        what a per-epoch reading in a fast training loop needs.
 
         Args:
-            persist: write the sample now. ``False`` keeps it for the next regular sample:
-                a reading costs well under a millisecond, a registry write several, which
-                matters when sampling at every epoch of a fast training loop.
+            persist: kept for compatibility; rows are always persisted by the sampler thread.
         """
         if self.run is not None and not self._stopped:
             cpu0 = time.thread_time()
-            self._tick(persist=persist)
-            self.run.tracker_cpu_s += time.thread_time() - cpu0
+            with self._lock:
+                self._pending_rows.extend(self._read())
+            self._cpu_caller_s += time.thread_time() - cpu0
         assert self.run is not None
         return self.run
 
     # -- sampler thread ------------------------------------------------------------------
     def _loop(self) -> None:
         assert self.run is not None
-        self._thread_cpu0 = time.thread_time()
+        cpu0 = time.thread_time()
         for sink in self._sinks:
             sink.open(self.run)
-        while not self._stop_event.wait(self.interval_s):
+        while not self._running.acquire(timeout=self.interval_s):
             self._tick()
-        self._finish()
+            self._cpu_sampler_s = time.thread_time() - cpu0
+        self._finish(cpu0)
 
-    def _finish(self) -> None:
+    def _finish(self, cpu0: float | None = None) -> None:
+        assert self.run is not None and self._sampler is not None
+        cpu0 = time.thread_time() if cpu0 is None else cpu0
         if self.process_tree is not None:  # the last reading sees every descendant
             with self._lock:
                 self.process_tree.sample(rescan=True)
-        self._tick(persist=False)
-        assert self.run is not None
-        # what measuring cost: this thread's CPU time (the registry's first import included)
-        self.run.tracker_cpu_s += time.thread_time() - self._thread_cpu0
-        self._flush()
-        assert self.run is not None
+        self._tick()
+        self._cpu_sampler_s = time.thread_time() - cpu0
         for sink in self._sinks:
             sink.close(self.run)
-        for s in self._states:
-            try:
-                s.close()
-            except Exception:
-                log.debug("closing %s failed", s, exc_info=True)
+        self._sampler.close()
+        if self.process_tree is not None:
+            self.process_tree.close()
+        self._cpu_sampler_s = time.thread_time() - cpu0
 
-    def _tick(self, persist: bool = True) -> None:
-        with self._lock:
-            run = self.run
-            assert run is not None
-            now = time.monotonic()
-            wall = time.time()
-            deltas = self._read_all(now)
-            dt = now - self._last_t
-            self._last_t = now
-            run.duration_s = now - self._t0
-            rows = []
-            for component, d in deltas.items():
-                run._energy[component] = run._energy.get(component, 0.0) + d
-                rows.append(
-                    {
-                        "t_s": round(run.duration_s, 6),
-                        "timestamp": wall,
-                        "component": component,
-                        "energy_j": d,
-                        "power_w": d / dt if dt > 0 else 0.0,
-                        "method": run.methods.get(component, ""),
-                    }
-                )
-            total_d = sum(deltas.values())
-            if self._timeline is not None:  # each interval at its time-weighted mean intensity
-                intensity = self._timeline.mean_intensity(wall - dt, wall)
-            else:
-                intensity = run.intensity_g_per_kwh
-            run._co2e_g += total_d / 3.6e6 * run.pue * intensity
-            self._pending_rows.extend(rows)
-            if persist:
-                self._flush()
-
-    def _flush(self) -> None:
-        """Hand the samples and metrics not yet written to every sink."""
-        with self._lock:
-            assert self.run is not None
-            rows, self._pending_rows = self._pending_rows, []
-            metrics, self._pending_metrics = self._pending_metrics, []
-            for sink in self._sinks:
-                sink.write(self.run, rows, metrics)
-
-    def _read_all(self, now: float, first: bool = False) -> dict[str, float]:
+    def _tick(self) -> None:
         assert self.run is not None
-        share = 1.0
-        if self._share is not None and not first:
-            cur = self._share_sample()
-            d_proc, d_machine = cur[0] - self._share_prev[0], cur[1] - self._share_prev[1]
-            share = min(1.0, max(0.0, d_proc / d_machine)) if d_machine > 0 else 0.0
-            self._share_prev = cur
-        deltas: dict[str, float] = {}
-        for sensor, states in self._states.items():
-            try:
-                readings = sensor.read()
-            except Exception as e:  # never into the user's job
-                if sensor.name not in self._failed_sensors:
-                    self._failed_sensors.add(sensor.name)
-                    log.warning(
-                        "frugalml sensor %s failed: %s (the run goes on without it)", sensor.name, e
-                    )
-                    self.run.add_error(sensor.name, f"{type(e).__name__}: {e}")
-                continue
-            for channel_id, state in states.items():
-                reading = readings.get(channel_id)
-                if reading is None:
-                    continue
-                d = state.delta_j(reading, now)
-                if state.channel.machine_wide and self.scope == "process":
-                    d *= share
-                comp = state.channel.component
-                deltas[comp] = deltas.get(comp, 0.0) + d
-        return deltas
-
-    def _share_sample(self) -> tuple[float, float]:
-        if self._share is None:
-            return (0.0, 0.0)
-        tree, machine = self._share
-        return (tree.cpu_s(), machine.busy_s())
-
-    def _queue_metric(self, row: dict[str, Any]) -> None:
         with self._lock:
-            self._pending_metrics.append(row)
+            rows = self._pending_rows + self._read()
+            self._pending_rows = []
+            self._seq += 1
+            seq = self._seq
+        metrics = []
+        while self._metrics:
+            metrics.append(self._metrics.popleft())
+        batch = Batch(seq, rows, metrics)
+        for sink in self._sinks:
+            sink.write(self.run, batch)
+
+    def _read(self) -> list[dict[str, Any]]:
+        """One reading of every sensor (call under ``self._lock``): updates the run and
+        returns its sample rows, one per component."""
+        run, sampler = self.run, self._sampler
+        assert run is not None and sampler is not None
+        now = time.monotonic()
+        wall = time.time()
+        parts = sampler.read(now)
+        dt = now - self._last_t
+        self._last_t = now
+        total_d = sum(parts.values())
+        if self._timeline is not None:  # each interval at its time-weighted mean intensity
+            intensity = self._timeline.mean_intensity(wall - dt, wall)
+        else:
+            intensity = run.intensity_g_per_kwh
+        duration = now - self._t0
+        per: dict[str, tuple[float, list[str]]] = {}
+        for (component, method), d in parts.items():
+            joules, methods = per.get(component, (0.0, []))
+            per[component] = (joules + d, [*methods, method])
+        co2e_g = total_d / 3.6e6 * run.pue * intensity
+        run.add_energy(parts, co2e_g=co2e_g, duration_s=duration, rows=len(per))
+        t_s = round(duration, 6)
+        return [
+            {
+                "t_s": t_s,
+                "timestamp": wall,
+                "component": component,
+                "energy_j": d,
+                "power_w": d / dt if dt > 0 else 0.0,
+                "method": "+".join(methods),
+            }
+            for component, (d, methods) in per.items()
+        ]
+
+    def _model(self, component: str) -> Sensor | None:
+        """The model that takes over ``component`` when its counter fails."""
+        from frugalml.measure.cpu_model import CpuModelSensor
+        from frugalml.measure.ram_model import RamModelSensor
+
+        if component == "cpu":
+            return CpuModelSensor(self.scope, self.pid, tree=self.process_tree)
+        if component == "dram":
+            return RamModelSensor(self.scope, self.pid, tree=self.process_tree)
+        return None
+
+    def _cpu_s(self) -> float:
+        writers = sum(s.writer.cpu_s for s in self._sinks if isinstance(s, StoreSink) and s.writer)
+        return self._cpu_caller_s + self._cpu_sampler_s + writers
 
     # -- signals -------------------------------------------------------------------------
     def _install_signals(self) -> None:
@@ -438,16 +428,16 @@ class Tracker:
         self._prev_handlers.clear()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # No I/O and no lock held during I/O here: the application's handler runs at once.
         prev = self._prev_handlers.get(signum, signal.SIG_DFL)
         name = signal.Signals(signum).name
         if self.run is not None:
             self.run.add_error("signal", f"received {name}")
         if callable(prev):
-            self.sample()  # flush what was measured, then let the application decide
             prev(signum, frame)
         elif prev == signal.SIG_IGN:
             return
-        else:  # default action terminates: finish the run, then die the default way
+        else:  # default action terminates: finish the run (bounded), then die the default way
             self.stop(status="interrupted", error=f"terminated by {name}")
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)

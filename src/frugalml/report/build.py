@@ -51,13 +51,13 @@ FPO_KEYS = ("fpo", "flops_effective", "flops", "flops_per_sample")
 
 
 def _open_store(store: Store | str | os.PathLike[str] | bool | None) -> Store | None:
-    from frugalml.store import Store
+    from frugalml.store import Store, open_registry
 
     if store is False:
         return None
     if isinstance(store, Store):
         return store
-    return Store(None if store is True else store)
+    return open_registry(None if store is True else store)
 
 
 def build_report(

@@ -1,10 +1,26 @@
 """The run registry: every run, its samples and metrics (SQLite by default, any SQLAlchemy URL).
 
-Importing this package imports SQLAlchemy (~0.2 s); the tracker opens the store from its
-background thread so that starting a run stays fast.
+Importing this package is cheap: :class:`Store` (which imports SQLAlchemy, ~0.15 s) loads on
+first use. The tracker writes from a background thread, through the standard library's sqlite3
+for SQLite files, so that starting and stopping a run never waits for SQLAlchemy.
 """
 
-from frugalml.store.registry import RunRecord, Store
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from frugalml._lazy import lazy_exports
 from frugalml.store.url import default_db_url, resolve_db_url
 
-__all__ = ["RunRecord", "Store", "default_db_url", "resolve_db_url"]
+if TYPE_CHECKING:
+    from frugalml.store.registry import RunRecord, Store, open_registry
+
+__all__ = ["RunRecord", "Store", "default_db_url", "open_registry", "resolve_db_url"]
+
+_LAZY = {
+    "RunRecord": "frugalml.store.registry",
+    "Store": "frugalml.store.registry",
+    "open_registry": "frugalml.store.registry",
+}
+
+__getattr__, __dir__ = lazy_exports("frugalml.store", _LAZY, globals(), __all__)

@@ -1,8 +1,12 @@
 """The run registry on SQLAlchemy Core: SQLite by default (WAL), PostgreSQL by URL.
 
-Several processes may write to one SQLite file at once: WAL journaling, a 30 s busy timeout,
-``BEGIN IMMEDIATE`` write transactions (no lock-upgrade deadlocks) and a retry on "database is
-locked" keep every run and sample.
+Two modes. A *writer* (``Store(url)``) creates the database when missing, creates or migrates
+the schema (safely when several processes do it at once) and imports runs waiting in the spool;
+SQLite writes use ``BEGIN IMMEDIATE`` transactions (no lock-upgrade deadlocks) and retry on
+"database is locked". A *reader* (``Store(url, readonly=True)``, what ``frugal runs/show/report``
+use) never creates anything and never takes a write lock: SQLite is opened ``mode=ro`` with
+``query_only`` (it works on a read-only file and while a writer holds the lock), PostgreSQL
+sessions are read-only. Network databases get a connect timeout and a statement timeout.
 """
 
 from __future__ import annotations
@@ -10,27 +14,46 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
-import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from frugalml.errors import ConfigError, MissingDependencyError, StoreError
+from frugalml.config import load_config, spool_dir
+from frugalml.errors import (
+    ConfigError,
+    MissingDependencyError,
+    RegistryNotFoundError,
+    StoreError,
+)
 from frugalml.store import schema
-from frugalml.store.url import resolve_db_url
+from frugalml.store.backend import (
+    RunWriter,
+    describe_db_error,
+    effective_status,
+    new_run_row,
+    safe_url,
+)
+from frugalml.store.columns import encode_run
+from frugalml.store.migrations import read_version, upgrade
+from frugalml.store.url import default_db_url, resolve_db_url, sqlite_path
 
-__all__ = ["RunRecord", "Store"]
+__all__ = ["RunRecord", "Store", "effective_status", "open_registry"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-HOST = socket.gethostname()
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+DEFAULT_STATEMENT_TIMEOUT_S = 30.0
+# pg_advisory_xact_lock key serialising schema creation/migration ("frugalml" in ASCII).
+_SCHEMA_LOCK = 0x66727567616C6D6C
 
 
 @dataclass
@@ -64,11 +87,74 @@ class RunRecord:
         return self.energy_j / 3.6e6
 
 
-class Store:
-    """Open (and create or upgrade) the registry at ``url``.
+class _OldSchemaError(StoreError):
+    """A reader found a registry of an older schema version (a writer can upgrade it)."""
+
+
+def open_registry(db: str | os.PathLike[str] | None = None, *, write: bool = False) -> Store:
+    """The registry a command works on, from the one resolver (flag, ``FRUGAL_DB``, config
+    file, default).
+
+    Read mode (``runs``, ``show``, ``report``) creates nothing: a registry that does not exist
+    is an error naming it. Before reading, runs waiting in the spool for this registry are
+    imported if that can be done without waiting for a lock, and a registry of an older schema
+    is upgraded the same way; otherwise the reader works on what is there.
+
+    Example:
+        >>> open_registry("/nonexistent/frugal.db")
+        Traceback (most recent call last):
+        ...
+        frugalml.errors.RegistryNotFoundError: The registry /nonexistent/frugal.db does not exist. ...
+    """
+    config = load_config()
+    url = resolve_db_url(db, config=config)
+    if write:
+        return Store(url)
+    path = sqlite_path(url)
+    if path is None or os.path.exists(path):
+        _import_nowait(url, config)
+    try:
+        return Store(url, readonly=True)
+    except _OldSchemaError as old:
+        try:
+            Store(url, busy_timeout_s=0.5, import_spool=False).close()
+        except StoreError as e:
+            raise StoreError(f"{old} Upgrading it failed: {e}") from e
+        return Store(url, readonly=True)
+
+
+def _import_nowait(url: str, config: dict[str, Any]) -> None:
+    from frugalml.store.spool import import_spooled, pending_journals
+
+    spool = spool_dir(config=config)
+    if not pending_journals(url, spool):
+        return
+    try:
+        writer = Store(url, busy_timeout_s=0.2, import_spool=False)
+    except StoreError as e:
+        log.warning("frugalml: spooled runs wait for %s (%s)", safe_url(url), e)
+        return
+    try:
+        import_spooled(writer, spool)
+    finally:
+        writer.close()
+
+
+class Store(RunWriter):
+    """Open the registry at ``url`` to write (creating or upgrading it) or to read.
 
     Args:
-        url: a path or SQLAlchemy URL; ``None`` uses ``FRUGAL_DB`` or ``~/.frugal/frugal.db``.
+        url: a path or SQLAlchemy URL; ``None`` uses the one resolver (``FRUGAL_DB``, the
+            config file's ``db``, ``~/.frugal/frugal.db``).
+        readonly: read without ever writing or creating (see :func:`open_registry`).
+        connect_timeout_s: network databases: give up connecting after this (default: the
+            config file's ``db_connect_timeout_s``, else 5 s; PostgreSQL counts whole seconds,
+            at least 2).
+        statement_timeout_s: network databases: cancel a statement running longer (default:
+            ``db_statement_timeout_s``, else 30 s).
+        busy_timeout_s: SQLite: how long to wait for another writer's lock (default 30 s for
+            writers, 5 s for readers, which a writer blocks only outside WAL mode).
+        import_spool: writers import the runs waiting in the spool for this registry.
 
     Example:
         >>> store = Store("sqlite://")  # in-memory
@@ -76,50 +162,100 @@ class Store:
         []
     """
 
-    def __init__(self, url: str | os.PathLike[str] | None = None) -> None:
-        self.url = resolve_db_url(url)
+    def __init__(
+        self,
+        url: str | os.PathLike[str] | None = None,
+        *,
+        readonly: bool = False,
+        connect_timeout_s: float | None = None,
+        statement_timeout_s: float | None = None,
+        busy_timeout_s: float | None = None,
+        import_spool: bool = True,
+    ) -> None:
+        config = load_config()
+        self.url = resolve_db_url(url, config=config)
+        self.readonly = readonly
+        self.connect_timeout_s = float(
+            connect_timeout_s or config.get("db_connect_timeout_s", DEFAULT_CONNECT_TIMEOUT_S)
+        )
+        self.statement_timeout_s = float(
+            statement_timeout_s or config.get("db_statement_timeout_s", DEFAULT_STATEMENT_TIMEOUT_S)
+        )
+        self.busy_timeout_s = float(busy_timeout_s or (5.0 if readonly else 30.0))
         try:
             parsed = make_url(self.url)
         except ArgumentError as e:
             raise ConfigError(
-                f"Malformed registry URL {self.url!r}: {e}. Use sqlite:////abs/path.db or "
+                f"Malformed registry URL {safe_url(self.url)!r}: {e}. Use sqlite:////abs/path.db or "
                 "postgresql://user:pass@host/dbname."
             ) from e
         self._sqlite = parsed.get_backend_name() == "sqlite"
-        if self._sqlite and parsed.database not in (None, "", ":memory:"):
+        self._path = sqlite_path(self.url)
+        if self._sqlite and parsed.database not in (None, "", ":memory:") and self._path is None:
+            self._path = str(Path(str(parsed.database)).expanduser())
+        if readonly and self._path is not None:
             try:
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                os.stat(self._path)
+            except FileNotFoundError:
+                raise _not_found(self.url, self._path) from None
             except OSError as e:
                 raise StoreError(
-                    f"Cannot create the registry folder for {parsed.database}: {e.strerror}. "
+                    f"Cannot reach the registry {self._path}: {e.strerror}. Check the "
+                    "permissions of the file and its folders."
+                ) from None
+        if not readonly and self._path is not None:
+            try:
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(
+                    f"Cannot create the registry folder for {self._path}: {e.strerror}. "
                     "Set FRUGAL_DB or --db to a writable location."
                 ) from e
         try:
             self.engine = self._create_engine()
         except NoSuchModuleError as e:
             raise ConfigError(
-                f"Unknown database kind in registry URL {self.url!r}. Use sqlite:/// or postgresql://."
+                f"Unknown database kind in registry URL {safe_url(self.url)!r}. "
+                "Use sqlite:/// or postgresql://."
             ) from e
         except ImportError as e:
             raise MissingDependencyError(
-                f"The registry URL {self.url!r} needs a database driver that is not installed ({e}). "
-                "For PostgreSQL: pip install 'frugalml[postgres]'."
+                f"The registry URL {safe_url(self.url)!r} needs a database driver that is not "
+                f"installed ({e}). For PostgreSQL: pip install 'frugalml[postgres]'."
             ) from e
-        self._retry(self._create_schema)
+        # Writes go through this view of the engine: its transactions take the write lock first.
+        self._writes = self.engine.execution_options(frugal_write=True)
+        if readonly:
+            self._check_readable()
+        else:
+            self._retry(self._ensure_schema)
+            if import_spool:
+                from frugalml.store.spool import import_spooled
+
+                import_spooled(self, spool_dir(config=config))
 
     # -- setup ---------------------------------------------------------------------------
     def _create_engine(self) -> Engine:
         if not self._sqlite:
-            return sa.create_engine(self.url, pool_pre_ping=True, future=True)
+            options = f"-c statement_timeout={round(self.statement_timeout_s * 1000)}"
+            if self.readonly:
+                options += " -c default_transaction_read_only=on"
+            args: dict[str, Any] = {"options": options}
+            if make_url(self.url).get_backend_name() == "postgresql":
+                args["connect_timeout"] = max(2, math.ceil(self.connect_timeout_s))
+            return sa.create_engine(self.url, pool_pre_ping=True, connect_args=args)
+        if self.readonly:
+            return self._readonly_sqlite_engine()
         engine = sa.create_engine(
-            self.url, connect_args={"timeout": 30, "check_same_thread": False}
+            self.url, connect_args={"timeout": self.busy_timeout_s, "check_same_thread": False}
         )
+        busy_ms = round(self.busy_timeout_s * 1000)
 
         @sa.event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.execute("PRAGMA foreign_keys=ON")
             try:
                 cur.execute("PRAGMA journal_mode=WAL")
@@ -130,38 +266,95 @@ class Store:
 
         @sa.event.listens_for(engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if conn.get_execution_options().get("frugal_write"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
 
         return engine
 
-    def _create_schema(self) -> None:
-        with self.engine.begin() as conn:
-            schema.metadata.create_all(conn)
-            row = conn.execute(
-                sa.select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
-            ).first()
-            if row is None:
-                conn.execute(
-                    sa.insert(schema.meta).values(
-                        key="schema_version", value=str(schema.SCHEMA_VERSION)
-                    )
-                )
-            elif int(row[0]) > schema.SCHEMA_VERSION:
-                raise StoreError(
-                    f"The registry {self.url} has schema version {row[0]}, newer than this frugalml "
-                    f"understands ({schema.SCHEMA_VERSION}). Upgrade frugalml: pip install -U frugalml."
-                )
+    def _readonly_sqlite_engine(self) -> Engine:
+        import sqlite3
+
+        path = self._path
+        if path is None:  # an in-memory database: nothing to protect
+            return sa.create_engine(self.url)
+        busy = self.busy_timeout_s
+        state = {"immutable": False}
+
+        def connect() -> sqlite3.Connection:
+            base = f"file:{quote(os.path.abspath(path))}?mode=ro"
+            for immutable in (state["immutable"], True):
+                uri = base + ("&immutable=1" if immutable else "")
+                conn = sqlite3.connect(uri, uri=True, timeout=busy, check_same_thread=False)
+                try:
+                    conn.execute("PRAGMA query_only=1")
+                    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                    state["immutable"] = immutable
+                    return conn
+                except sqlite3.OperationalError as e:
+                    conn.close()
+                    # A WAL file in a folder we may not write (no -shm to create): read the
+                    # file as it is, which is safe because no one can write it there either.
+                    if immutable or not any(k in str(e) for k in ("unable to open", "readonly")):
+                        raise
+            raise AssertionError("unreachable")
+
+        return sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.QueuePool)
+
+    def _check_readable(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                version = read_version(conn)
+        except SQLAlchemyError as e:
+            raise describe_db_error(self.url, e, busy_s=self.busy_timeout_s) from e
+        if version is None:
+            raise RegistryNotFoundError(
+                f"{safe_url(self.url)} holds no frugalml registry (no frugalml tables). Check "
+                "--db / FRUGAL_DB, or record a run there first: frugal run --db URL -- CMD."
+            )
+        if version > schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"The registry {safe_url(self.url)} has schema version {version}, newer than this "
+                f"frugalml understands ({schema.SCHEMA_VERSION}). Upgrade frugalml: pip install -U frugalml."
+            )
+        if version < schema.SCHEMA_VERSION:
+            raise _OldSchemaError(
+                f"The registry {safe_url(self.url)} has schema version {version}; this frugalml "
+                f"reads version {schema.SCHEMA_VERSION}. Open it once with write access to "
+                "upgrade it (any `frugal run --db ...` does)."
+            )
+
+    def _ensure_schema(self) -> None:
+        try:  # the usual case, without a write lock: already at this version
+            with self.engine.connect() as conn:
+                if read_version(conn) == schema.SCHEMA_VERSION:
+                    return
+        except SQLAlchemyError:
+            pass  # no tables yet, or a real problem that the locked attempt reports
+        with self._writes.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+            before, after = upgrade(conn, self.url)
+        if before is not None and before != after:
+            log.warning(
+                "frugalml upgraded the registry %s from schema version %d to %d",
+                safe_url(self.url),
+                before,
+                after,
+            )
 
     @property
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
-            value = conn.execute(
-                sa.select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
-            ).scalar_one()
-        return int(value)
+            version = read_version(conn)
+        assert version is not None
+        return version
 
-    def _retry(self, fn: Any, *args: Any, attempts: int = 8) -> Any:
-        """Run ``fn``; retry when SQLite reports a lock; wrap other failures in StoreError."""
+    def _retry(self, fn: Any, *args: Any, attempts: int | None = None) -> Any:
+        """Run ``fn``; writers retry when SQLite reports a lock; failures become one-line
+        :class:`StoreError`."""
+        attempts = attempts or (1 if self.readonly else 8)
         delay = 0.05
         for attempt in range(attempts):
             try:
@@ -172,23 +365,23 @@ class Store:
                     time.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
-                raise StoreError(
-                    f"Registry {self.url} failed: {e.orig}. Check the file/server and its permissions."
-                ) from e
+                raise describe_db_error(self.url, e, busy_s=self.busy_timeout_s) from e
             except SQLAlchemyError as e:
-                raise StoreError(
-                    f"Registry {self.url} failed: {e}. Check the file/server and its permissions."
-                ) from e
+                raise describe_db_error(self.url, e) from e
         raise AssertionError("unreachable")
 
     # -- writes --------------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self.readonly:
+            raise StoreError(f"{safe_url(self.url)} was opened read-only; open a writer to write.")
+
     def create_run(self, row: dict[str, Any]) -> None:
         """Insert a new run (``id``, ``name``, ``started_at`` ... as in ``schema.runs``)."""
-        values = {"status": "running", "heartbeat_at": row["started_at"], "host": HOST, **row}
-        values = _encode(values)
+        self._check_writable()
+        values = new_run_row(row)
 
         def _do() -> None:
-            with self.engine.begin() as conn:
+            with self._writes.begin() as conn:
                 conn.execute(sa.insert(schema.runs).values(**values))
 
         self._retry(_do)
@@ -202,20 +395,35 @@ class Store:
         update: dict[str, Any] | None = None,
     ) -> None:
         """Append samples and metrics and update the run row, in one transaction."""
-        update = _encode(update or {})
+        self._check_writable()
+        update = encode_run(update or {})
 
         def _do() -> None:
-            with self.engine.begin() as conn:
-                if samples:
-                    conn.execute(
-                        sa.insert(schema.samples), [{"run_id": run_id, **s} for s in samples]
-                    )
-                if metrics:
-                    conn.execute(
-                        sa.insert(schema.metrics), [{"run_id": run_id, **m} for m in metrics]
-                    )
+            with self._writes.begin() as conn:
+                _insert_rows(conn, run_id, samples, metrics)
                 if update:
                     conn.execute(_update_run(tuple(sorted(update))), {"_run_id": run_id, **update})
+
+        self._retry(_do)
+
+    def replace_run(
+        self,
+        row: dict[str, Any],
+        samples: Sequence[dict[str, Any]],
+        metrics: Sequence[dict[str, Any]],
+    ) -> None:
+        """Replace a whole run (row, samples, metrics) in one transaction (spool import)."""
+        self._check_writable()
+        values = new_run_row(row)
+        run_id = values["id"]
+
+        def _do() -> None:
+            with self._writes.begin() as conn:
+                conn.execute(sa.delete(schema.metrics).where(schema.metrics.c.run_id == run_id))
+                conn.execute(sa.delete(schema.samples).where(schema.samples.c.run_id == run_id))
+                conn.execute(sa.delete(schema.runs).where(schema.runs.c.id == run_id))
+                conn.execute(sa.insert(schema.runs).values(**values))
+                _insert_rows(conn, run_id, samples, metrics)
 
         self._retry(_do)
 
@@ -284,7 +492,7 @@ class Store:
         found: list[RunRecord] = self._retry(_do)
         if not found:
             raise ConfigError(
-                f"No run with id {run_id!r} in {self.url}. List runs with: frugal runs"
+                f"No run with id {run_id!r} in {safe_url(self.url)}. List runs with: frugal runs"
             )
         if len(found) > 1:
             raise ConfigError(
@@ -331,12 +539,28 @@ def _update_run(columns: tuple[str, ...]) -> sa.Update:
     )
 
 
-def _encode(values: dict[str, Any]) -> dict[str, Any]:
-    out = dict(values)
-    for key in ("methods", "summary"):
-        if key in out and not isinstance(out[key], str | None):
-            out[key] = json.dumps(out[key], default=str)
-    return out
+def _insert_rows(
+    conn: sa.Connection,
+    run_id: str,
+    samples: Sequence[dict[str, Any]],
+    metrics: Sequence[dict[str, Any]],
+) -> None:
+    if samples:
+        conn.execute(sa.insert(schema.samples), [{"run_id": run_id, **s} for s in samples])
+    if metrics:
+        conn.execute(sa.insert(schema.metrics), [{"run_id": run_id, **m} for m in metrics])
+
+
+def _not_found(url: str, path: str) -> RegistryNotFoundError:
+    if url == default_db_url():
+        return RegistryNotFoundError(
+            f"No registry yet at {path}: nothing has been measured with this account. "
+            "Measure a run first: frugal run -- python train.py"
+        )
+    return RegistryNotFoundError(
+        f"The registry {path} does not exist. Check --db, FRUGAL_DB or the config file's db, "
+        "or record a run there first: frugal run --db PATH -- CMD."
+    )
 
 
 def name_pattern(pattern: str) -> str:
@@ -375,30 +599,3 @@ def _record(m: Any) -> RunRecord:
     data["summary"] = json.loads(summary) if summary else {}
     data["status"] = effective_status(data)
     return RunRecord(**data)
-
-
-def effective_status(row: dict[str, Any], now: float | None = None) -> str:
-    """``running`` rows whose writer is gone are ``interrupted``.
-
-    On this host the writer's pid is checked (and its start time, against pid reuse);
-    elsewhere a heartbeat older than five intervals (at least 60 s) means it died.
-    """
-    status = str(row["status"])
-    if status != "running":
-        return status
-    now = time.time() if now is None else now
-    if row.get("host") == HOST and row.get("pid"):
-        import psutil
-
-        try:
-            proc = psutil.Process(int(row["pid"]))
-            if (
-                proc.create_time() <= float(row["started_at"]) + 1.0
-                and proc.status() != psutil.STATUS_ZOMBIE
-            ):
-                return "running"
-        except psutil.Error:
-            pass
-        return "interrupted"
-    stale_after = max(60.0, 5 * float(row.get("interval_s") or 1.0))
-    return "running" if now - float(row["heartbeat_at"]) < stale_after else "interrupted"

@@ -1,10 +1,21 @@
-"""Tables of the registry. Bump SCHEMA_VERSION and add a migration for every change."""
+"""Tables of the registry, at the current schema version.
+
+To change the schema: edit the tables here, bump ``SCHEMA_VERSION`` (in ``columns.py``, with the column names), add the step from the
+previous version to ``frugalml.store.migrations.MIGRATIONS`` (usually one ``add_columns`` or
+``create_tables`` line), and freeze a database of the previous version for the upgrade test
+(``python tests/store/freeze_registry.py`` run on the code *before* the change).
+
+History: 1 = wave 1 (runs, samples, metrics, frugal_meta); 2 = ``samples.method`` (a
+component's method can change mid-run, e.g. a RAPL zone falling back to the CPU model).
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 1
+from frugalml.store.columns import SCHEMA_VERSION
+
+__all__ = ["SCHEMA_VERSION", "meta", "metadata", "metrics", "runs", "samples"]
 
 metadata = MetaData()
 
@@ -20,7 +31,7 @@ runs = Table(
     metadata,
     Column("id", String(32), primary_key=True),
     Column("name", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # running, finished, failed, interrupted
+    Column("status", String(16), nullable=False),  # frugalml.measure.run.STATUSES
     Column("started_at", Float, nullable=False),  # unix seconds
     Column("ended_at", Float),
     Column("heartbeat_at", Float, nullable=False),  # last time a sample was written
@@ -53,6 +64,7 @@ samples = Table(
     Column("component", String(64), nullable=False),
     Column("energy_j", Float, nullable=False),  # energy in the interval
     Column("power_w", Float, nullable=False),  # mean power over the interval
+    Column("method", String(64)),  # how the component was measured in this interval (v2)
     Index("ix_samples_run", "run_id", "t_s"),
 )
 

@@ -8,6 +8,8 @@
 - :class:`~frugalml.testing._technique.TechniqueContract`: the contract suite every reduction
   technique passes (subclass it in your plugin's tests), with its tiny models and data
   (``ContractMLP``, ``ContractCNN``, ``contract_data``); it imports torch on first use.
+- :class:`SensorContract`, :class:`SinkContract`: the checks every sensor and every sink must
+  pass, to subclass in a pytest module (frugalml runs them over all its built-ins).
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ __all__ = [
     "NullSensor",
     "ReplaySensor",
     "ScriptedSensor",
+    "SensorContract",
+    "SinkContract",
     "TechniqueContract",
     "contract_data",
     "make_powercap_tree",
+    "make_test_run",
 ]
 
 _LAZY = {
@@ -46,6 +51,9 @@ _LAZY = {
     "ContractMLP": "frugalml.testing._technique",
     "ContractCNN": "frugalml.testing._technique",
     "contract_data": "frugalml.testing._technique",
+    "SensorContract": "frugalml.testing._contracts",
+    "SinkContract": "frugalml.testing._contracts",
+    "make_test_run": "frugalml.testing._contracts",
 }
 
 

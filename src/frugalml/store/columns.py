@@ -1,0 +1,60 @@
+"""Column names of the registry's tables, without SQLAlchemy.
+
+The tracker's writer thread and the spool use these to build rows (and, for SQLite files, plain
+``sqlite3`` statements) without importing SQLAlchemy. ``tests/store`` checks they match
+``frugalml.store.schema`` at the current version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["METRIC_COLUMNS", "RUN_COLUMNS", "SAMPLE_COLUMNS", "SCHEMA_VERSION", "encode_run"]
+
+#: Version of the tables in ``frugalml.store.schema`` (history there).
+SCHEMA_VERSION = 2
+
+RUN_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "started_at",
+    "ended_at",
+    "heartbeat_at",
+    "duration_s",
+    "energy_j",
+    "co2e_g",
+    "methods",
+    "uncertainty",
+    "region",
+    "intensity_g_per_kwh",
+    "pue",
+    "scope",
+    "interval_s",
+    "exit_code",
+    "host",
+    "pid",
+    "error",
+    "summary",
+)
+SAMPLE_COLUMNS = ("t_s", "timestamp", "component", "energy_j", "power_w", "method")
+METRIC_COLUMNS = ("name", "value", "step", "t_s", "timestamp", "energy_j")
+_JSON_COLUMNS = ("methods", "summary")
+
+
+def encode_run(values: dict[str, Any]) -> dict[str, Any]:
+    """``runs`` values as stored: JSON text for ``methods`` and ``summary``; unknown keys refused.
+
+    Example:
+        >>> encode_run({"methods": {"cpu": "rapl"}})
+        {'methods': '{"cpu": "rapl"}'}
+    """
+    unknown = set(values) - set(RUN_COLUMNS)
+    if unknown:
+        raise ValueError(f"not columns of runs: {sorted(unknown)}")
+    out = dict(values)
+    for key in _JSON_COLUMNS:
+        if key in out and not isinstance(out[key], str | None):
+            out[key] = json.dumps(out[key], default=str)
+    return out
