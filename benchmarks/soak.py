@@ -140,13 +140,13 @@ class Disrupter(threading.Thread):
                 self.locks += 1
             except Exception as e:  # the soak goes on; the report says it
                 self.errors.append(f"lock: {e}")
-            if self.restart_at_s is not None and not self.restarts:
-                if time.monotonic() - t0 >= self.restart_at_s:
-                    try:
-                        self.target.restart()
-                        self.restarts += 1
-                    except Exception as e:
-                        self.errors.append(f"restart: {e}")
+            due = self.restart_at_s is not None and time.monotonic() - t0 >= self.restart_at_s
+            if due and not self.restarts:
+                try:
+                    self.target.restart()
+                    self.restarts += 1
+                except Exception as e:
+                    self.errors.append(f"restart: {e}")
 
     def _hold(self) -> None:
         if self.kind == "sqlite":
@@ -227,7 +227,9 @@ def soak(kind: str, args: argparse.Namespace, tmp: str) -> dict[str, Any]:
             "runs_spooled_at_stop": spooled,
             "sample_rows_delayed": delayed,
             "worst_log_metric_ms": max(latencies) * 1000 if latencies else None,
-            "median_worst_log_metric_ms": statistics.median(latencies) * 1000 if latencies else None,
+            "median_worst_log_metric_ms": statistics.median(latencies) * 1000
+            if latencies
+            else None,
             "locks_held": disrupter.locks,
             "lock_hold_s": args.hold,
             "lock_every_s": args.every,
@@ -300,8 +302,15 @@ def main() -> None:
         args.results.write_text(json.dumps(results, indent=2))
 
     table = Table(title="registry soak (measured on this machine)")
-    for col in ("backend", "runs stored/expected", "samples stored/expected",
-                "metrics stored/expected", "worst log_metric", "faults", "wall"):
+    for col in (
+        "backend",
+        "runs stored/expected",
+        "samples stored/expected",
+        "metrics stored/expected",
+        "worst log_metric",
+        "faults",
+        "wall",
+    ):
         table.add_column(col)
     for kind, r in results["backends"].items():
         if "skipped" in r:

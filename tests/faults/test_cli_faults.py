@@ -102,13 +102,6 @@ def test_10_signal_while_the_command_starts_is_forwarded(tmp_path, monkeypatch):
     assert rec.status == "interrupted" and rec.exit_code == 143
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
 @pytest.mark.slow
 def test_10_sigterm_around_the_start_of_the_command_leaves_no_orphan(tmp_path):
     db = str(tmp_path / "r.db")

@@ -100,9 +100,9 @@ def advise(
         >>> advice = advise("3f9c", intensity="grid-forecast.csv")  # doctest: +SKIP
         >>> advice.where[0].region, advice.when[0].best_start  # doctest: +SKIP
     """
-    from frugalml.store import Store
+    from frugalml.store import open_registry
 
-    store = Store(db)
+    store = open_registry(db)  # a reader: creates nothing, takes no write lock
     try:
         record = store.get_run(run_id)
         samples = store.samples(record.id) if intensity is not None else []

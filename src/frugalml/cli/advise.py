@@ -85,7 +85,7 @@ def advise(
     from frugalml._params import check_number
     from frugalml.carbon.intensity import IntensityTimeline
     from frugalml.errors import InputError
-    from frugalml.store import Store
+    from frugalml.store import open_registry
 
     check_number("frugal advise", "sparsity", sparsity, low=0, high=1, high_open=True)
     check_number("frugal advise", "seconds", seconds, low=0, low_open=True)
@@ -96,7 +96,9 @@ def advise(
         raise InputError(
             f"{given} needs {missing}: give both, e.g. --model pkg.mod:build --input 1x64."
         )
-    store = Store(db)  # unknown run, bad CSV and bad model fail here, before any measurement
+    store = open_registry(
+        db
+    )  # unknown run, bad CSV and bad model fail here, before any measurement
     try:
         store.get_run(run_id)
     finally:
