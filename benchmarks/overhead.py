@@ -11,18 +11,29 @@ tracker start + stop <= 0.1 s. Issue #17: constructor + start + stop in a fresh 
 1 s interval, ``tracker_cpu_s`` within 20 % of ``getrusage``.
 
 Cold start, idle cost and the self-report run each in fresh interpreters (``sys.executable``),
-so the figures include every import the tracker makes. Idle cost is the process's CPU time
-(``resource.getrusage``) over a window in the middle of a tracked run whose main thread sleeps:
-everything that window costs is the tracker's (sampler, writer, registry, files).
+so the figures include every import the tracker makes. Cold start is measured twice: in a bare
+interpreter that imported only ``frugalml`` (the issue's definition), and after ``import torch``
+(what a training script has done before it starts a tracker: torch loads most of the standard
+library modules the tracker needs). Idle cost is the process's CPU time (``resource.getrusage``)
+over a window in the middle of a tracked run whose main thread sleeps: everything that window
+costs is the tracker's (sampler, writer, registry, files).
+
+Every fresh interpreter reads bytecode compiled once beforehand (``PYTHONPYCACHEPREFIX`` in a
+temporary folder), as a pip-installed package does: where ``PYTHONDONTWRITEBYTECODE`` is set (it
+is on the project's machines), a source checkout would otherwise recompile each of its modules
+in every process. ``PYTHONPATH`` selects the package measured (``--label`` names it), so the
+same script measures an older checkout for a before/after table.
 
     python benchmarks/overhead.py [--parts import,startstop,loop,cold,idle,self]
         [--seconds 30] [--pairs 5] [--idle-window 30] [--repeats 3] [--results FILE]
+        [--label NAME]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -32,6 +43,24 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results" / "overhead.json"
+#: The environment of every fresh interpreter (see the module docstring); set by main().
+ENV: dict[str, str] = dict(os.environ)
+
+
+def compiled_env(folder: str) -> dict[str, str]:
+    """``os.environ`` with bytecode cached under ``folder`` (written by the first process)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = folder
+    return env
+
+
+def python(code: str, *args: str) -> str:
+    """Run ``code`` in a fresh interpreter; its last line of output."""
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=ENV
+    )
+    return out.stdout.strip().splitlines()[-1]
+
 
 IMPORT_PROBE = (
     "import sys, time\n"
@@ -45,11 +74,9 @@ IMPORT_PROBE = (
 def import_time(repeats: int = 7) -> dict[str, object]:
     times = []
     heavy = None
+    python(IMPORT_PROBE)  # compiles the bytecode
     for _ in range(repeats):
-        out = subprocess.run(
-            [sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True, check=True
-        )
-        dt, torch_loaded, sa_loaded, np_loaded = out.stdout.split()
+        dt, torch_loaded, sa_loaded, np_loaded = python(IMPORT_PROBE).split()
         times.append(float(dt))
         heavy = {
             "torch": torch_loaded == "True",
@@ -162,6 +189,8 @@ def overhead(seconds: float, pairs: int, db: str) -> dict[str, object]:
 
 COLD_PROBE = (
     "import sys, time, json\n"
+    "if sys.argv[2] == 'torch':\n"
+    "    import torch\n"
     "import frugalml\n"
     "t0 = time.perf_counter()\n"
     "tracker = frugalml.Tracker('cold', db=sys.argv[1], handle_signals=False)\n"
@@ -177,16 +206,12 @@ COLD_PROBE = (
 )
 
 
-def cold_start(db: str, repeats: int = 7) -> dict[str, object]:
-    """Constructor + start + stop in fresh interpreters (after ``import frugalml``), registry
-    writes included; the registry file exists already (its first creation is a one-off)."""
-    subprocess.run([sys.executable, "-c", COLD_PROBE, db], capture_output=True, check=True)
-    rows = []
-    for _ in range(repeats):
-        out = subprocess.run(
-            [sys.executable, "-c", COLD_PROBE, db], capture_output=True, text=True, check=True
-        )
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+def cold_start(db: str, repeats: int = 7, preload: str = "-") -> dict[str, object]:
+    """Constructor + start + stop in fresh interpreters (after ``import frugalml``, and
+    ``import torch`` first when ``preload`` is ``torch``), registry writes included; the
+    registry file exists already (its first creation is a one-off)."""
+    python(COLD_PROBE, db, preload)
+    rows = [json.loads(python(COLD_PROBE, db, preload)) for _ in range(repeats)]
     totals = [r["total_s"] for r in rows]
     return {
         "median_s": statistics.median(totals),
@@ -249,6 +274,7 @@ def idle_cost(
                             ],
                             stdout=subprocess.PIPE,
                             text=True,
+                            env=ENV,
                         ),
                     )
                 )
@@ -283,23 +309,12 @@ SELF_PROBE = (
 def self_report(tmp: str, repeats: int = 3, seconds: float = 10.0) -> dict[str, object]:
     """``run.tracker_cpu_s`` against the process's CPU time (getrusage) from the constructor to
     stop, in a fresh process whose main thread only sleeps (registry + --out, 0.1 s interval)."""
-    rows = []
-    for i in range(repeats):
-        r = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                SELF_PROBE,
-                f"sqlite:///{tmp}/self.db",
-                f"{tmp}/self-{i}",
-                "0.1",
-                str(seconds),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    db = f"sqlite:///{tmp}/self.db"
+    python(SELF_PROBE, db, f"{tmp}/self-warm", "0.1", "0.5")  # creates the registry (a one-off)
+    rows = [
+        json.loads(python(SELF_PROBE, db, f"{tmp}/self-{i}", "0.1", str(seconds)))
+        for i in range(repeats)
+    ]
     ratios = [r["tracker_cpu_s"] / r["getrusage_s"] for r in rows]
     return {"rows": rows, "ratios": ratios, "median_ratio": statistics.median(ratios)}
 
@@ -317,6 +332,7 @@ def main() -> None:
     parser.add_argument("--idle-window", type=float, default=30.0, help="idle window (s)")
     parser.add_argument("--repeats", type=int, default=3, help="idle / self-report repeats")
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON output file")
+    parser.add_argument("--label", default="this checkout", help="what is measured")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     unknown = parts - set(PARTS)
@@ -331,6 +347,7 @@ def main() -> None:
 
     result: dict[str, object] = {
         "benchmark": "overhead",
+        "label": args.label,
         "frugalml_source": str(Path(frugalml.__file__).parent),
         "machine": machine_hardware(),
         "targets": {
@@ -343,6 +360,8 @@ def main() -> None:
         },
     }
     with tempfile.TemporaryDirectory() as tmp:
+        ENV.clear()
+        ENV.update(compiled_env(f"{tmp}/pycache"))
         db = f"sqlite:///{tmp}/bench.db"
         if "import" in parts:
             result["import"] = import_time()
@@ -350,6 +369,7 @@ def main() -> None:
             result["start_stop"] = start_stop_time(db)
         if "cold" in parts:
             result["cold_start"] = cold_start(db)
+            result["cold_start_after_torch"] = cold_start(db, preload="torch")
         if "idle" in parts:
             result["idle"] = idle_cost(tmp, (0.1, 1.0, 10.0), args.idle_window, args.repeats)
         if "self" in parts:
@@ -406,10 +426,12 @@ def main() -> None:
             "<= 100 ms",
             f"median of {ss['runs']} in one process (first call {ss['first_s'] * 1000:.0f} ms)",
         )
-    cold: Any = result.get("cold_start")
-    if cold:
+    for key, what in (("cold_start", ""), ("cold_start_after_torch", ", after import torch")):
+        cold: Any = result.get(key)
+        if not cold:
+            continue
         table.add_row(
-            "cold start: constructor + start + stop",
+            f"cold start: constructor + start + stop{what}",
             f"{cold['median_s'] * 1000:.0f} ms",
             "<= 50 ms",
             f"median of {cold['runs']} fresh processes (init {cold['median_init_s'] * 1000:.0f}, "

@@ -43,16 +43,19 @@ with open(out, "w") as f:
         tracker = Tracker(f"soak-{proc}-{i}", sensors=[ConstantPowerSensor(10.0)], db=url,
                           interval_s=interval, handle_signals=False)
         run = tracker.start()
-        worst, n, end = 0.0, 0, time.monotonic() + seconds
+        worst, slow, n, end = 0.0, 0, 0, time.monotonic() + seconds
         while time.monotonic() < end:
             t = time.perf_counter()
             run.log_metric("loss", 1.0 / (n + 1), step=n)
-            worst = max(worst, time.perf_counter() - t)
+            dt = time.perf_counter() - t
+            worst, slow = max(worst, dt), slow + (dt >= 0.005)
             n += 1
             time.sleep(0.01)
+        t = time.perf_counter()
         run = tracker.stop()
         f.write(json.dumps({"id": run.id, "samples": run.sample_rows, "metrics": n,
-                            "worst_log_metric_s": worst, "status": run.status,
+                            "worst_log_metric_s": worst, "log_metric_over_5ms": slow,
+                            "stop_s": time.perf_counter() - t, "status": run.status,
                             "registry": run.registry}) + "\n")
         f.flush()
 """
@@ -227,6 +230,10 @@ def soak(kind: str, args: argparse.Namespace, tmp: str) -> dict[str, Any]:
             "runs_spooled_at_stop": spooled,
             "sample_rows_delayed": delayed,
             "worst_log_metric_ms": max(latencies) * 1000 if latencies else None,
+            "log_metric_calls": sum(r["metrics"] for r in rows),
+            "log_metric_calls_over_5ms": sum(r["log_metric_over_5ms"] for r in rows),
+            "median_stop_s": statistics.median(r["stop_s"] for r in rows) if rows else None,
+            "worst_stop_s": max(r["stop_s"] for r in rows) if rows else None,
             "median_worst_log_metric_ms": statistics.median(latencies) * 1000
             if latencies
             else None,
@@ -321,7 +328,8 @@ def main() -> None:
             f"{r['runs_stored']:,}/{r['runs_expected']:,} ({r['runs_finished']:,} finished)",
             f"{r['samples_stored']:,}/{r['samples_expected']:,}",
             f"{r['metrics_stored']:,}/{r['metrics_expected']:,}",
-            f"{r['worst_log_metric_ms']:.2f} ms",
+            f"{r['worst_log_metric_ms']:.2f} ms ({r['log_metric_calls_over_5ms']:,} of "
+            f"{r['log_metric_calls']:,} calls >= 5 ms)",
             f"{r['locks_held']} locks x {r['lock_hold_s']:g} s, {r['server_restarts']} restarts; "
             f"{r['runs_spooled_at_stop']} runs spooled at stop, {r['sample_rows_delayed']} rows late",
             f"{r['wall_s']:.0f} s",

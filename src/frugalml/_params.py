@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import math
 from collections.abc import Iterable
 from typing import Any, Self
@@ -63,6 +61,8 @@ def unknown_name(
     kind: str, value: str, known: Iterable[str], *, hint: str = ""
 ) -> UnknownNameError:
     """Build the error for an unknown name, suggesting the closest known ones."""
+    import difflib  # only when a name is wrong: kept off the tracker's start path
+
     names = sorted(known)
     close = (
         difflib.get_close_matches(value, names, n=3, cutoff=0.5) if isinstance(value, str) else []
@@ -90,6 +90,8 @@ class ParamsMixin:
 
     @classmethod
     def _param_names(cls) -> list[str]:
+        import inspect
+
         sig = inspect.signature(cls.__init__)
         return [
             p.name

@@ -135,7 +135,7 @@ class TestFileSink(SinkContract):
         return {"samples": samples, "metrics": metrics, "summary": summary}
 
     def break_target(self, sink, tmp_path):
-        for f, _ in sink._files.values():
+        for f, *_ in sink._files.values():
             f.close()  # writes now fail (closed files), as on a vanished disk
         (tmp_path / "out").chmod(0o500)
         return True

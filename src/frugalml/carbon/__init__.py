@@ -11,21 +11,26 @@ Example:
 
 from __future__ import annotations
 
-from frugalml.carbon.intensity import IntensityTimeline
-from frugalml.carbon.regions import (
-    DATACENTER_PUE,
-    DATACENTER_PUE_SOURCE,
-    KINDS,
-    PERSONAL_PUE_SOURCE,
-    WORLD_CODE,
-    Region,
-    co2e_g,
-    load_regions,
-    lookup_region,
-    resolve_pue,
-    resolve_region,
-    search_regions,
-)
+from typing import TYPE_CHECKING
+
+from frugalml._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from frugalml.carbon.intensity import IntensityTimeline
+    from frugalml.carbon.regions import (
+        DATACENTER_PUE,
+        DATACENTER_PUE_SOURCE,
+        KINDS,
+        PERSONAL_PUE_SOURCE,
+        WORLD_CODE,
+        Region,
+        co2e_g,
+        load_regions,
+        lookup_region,
+        resolve_pue,
+        resolve_region,
+        search_regions,
+    )
 
 __all__ = [
     "DATACENTER_PUE",
@@ -42,3 +47,9 @@ __all__ = [
     "resolve_region",
     "search_regions",
 ]
+
+# Loaded on first use: the tracker's start path needs the regions, not the time series.
+_LAZY = {name: "frugalml.carbon.intensity" for name in ("IntensityTimeline",)}
+_LAZY.update({name: "frugalml.carbon.regions" for name in __all__ if name != "IntensityTimeline"})
+
+__getattr__, __dir__ = lazy_exports("frugalml.carbon", _LAZY, globals(), __all__)

@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from frugalml._params import check_choice, check_number
@@ -323,7 +322,18 @@ _HOST = os.uname().nodename  # what socket.gethostname() returns, without import
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat()
+    """ISO 8601 UTC with microseconds, as ``datetime.fromtimestamp(t, UTC).isoformat()``
+    writes it (without importing datetime on the tracker's start path).
+
+    Example:
+        >>> _iso(0.25)
+        '1970-01-01T00:00:00.250000+00:00'
+    """
+    seconds = math.floor(t)
+    micros = round((t - seconds) * 1e6)
+    if micros == 1_000_000:
+        seconds, micros = seconds + 1, 0
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}+00:00"
 
 
 def _last_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:

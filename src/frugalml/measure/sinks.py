@@ -14,15 +14,12 @@ to a bound, past which what is dropped is counted and recorded — never silentl
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import os
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from frugalml._fs import write_text_atomic
 from frugalml.measure.run import Run
@@ -143,26 +140,28 @@ class FileSink(Sink):
         super().__init__()
         self.out_dir = Path(out_dir)
         self.label = str(self.out_dir)
-        self._files: dict[str, tuple[io.TextIOWrapper, Any]] = {}
+        self._files: dict[str, tuple[IO[str], Any, tuple[str, ...]]] = {}
         self._summary_at = 0.0
 
     def _open(self, run: Run) -> None:
+        import csv
+
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for name, columns in (("samples.csv", SAMPLE_COLUMNS), ("metrics.csv", METRIC_COLUMNS)):
             if name in self._files:
                 continue
             f = _create_replacing(self.out_dir / name)
-            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
+            writer = csv.writer(f)
+            writer.writerow(columns)
             f.flush()
-            self._files[name] = (f, writer)
+            self._files[name] = (f, writer, columns)
         self._write_summary(run)
 
     def _write(self, run: Run, batch: Batch) -> None:
         for name, rows in (("samples.csv", batch.samples), ("metrics.csv", batch.metrics)):
             if rows:
-                f, writer = self._files[name]
-                writer.writerows(rows)
+                f, writer, columns = self._files[name]
+                writer.writerows([[r.get(c) for c in columns] for r in rows])
                 f.flush()
         if time.monotonic() - self._summary_at >= SUMMARY_EVERY_S:
             self._write_summary(run)
@@ -175,12 +174,12 @@ class FileSink(Sink):
         try:
             self._write_summary(run)
         finally:
-            for f, _ in self._files.values():
+            for f, _, _ in self._files.values():
                 f.close()
             self._files.clear()
 
 
-def _create_replacing(path: Path) -> io.TextIOWrapper:
+def _create_replacing(path: Path) -> IO[str]:
     """A new empty file at ``path``, created beside it and renamed over whatever is there
     (a planted symlink is replaced, its target untouched); opened for appending."""
     import tempfile
@@ -356,4 +355,6 @@ def _create_row(run: Run) -> dict[str, Any]:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write JSON to ``path`` atomically (see :func:`frugalml._fs.write_text_atomic`)."""
+    import json
+
     write_text_atomic(path, json.dumps(data, indent=2, default=str))

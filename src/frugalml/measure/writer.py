@@ -148,6 +148,7 @@ class RegistryWriter:
     def _loop(self) -> None:
         cpu0 = time.thread_time()
         backoff = 0.5
+        commits = 0
         try:
             while True:
                 final = self._final
@@ -163,7 +164,9 @@ class RegistryWriter:
                     if time.monotonic() - self._final_at > FINAL_RETRY_S:
                         break
                 if ok:
-                    self._maintain()
+                    commits += 1
+                    if commits > 1:  # not right after creating the run: stop() may be near
+                        self._maintain()
                     backoff = 0.5
                     wait = self.commit_every_s
                 else:
