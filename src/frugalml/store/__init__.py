@@ -13,14 +13,15 @@ from frugalml._lazy import lazy_exports
 from frugalml.store.url import default_db_url, resolve_db_url
 
 if TYPE_CHECKING:
-    from frugalml.store.registry import RunRecord, Store, open_registry
+    from frugalml.store.access import open_registry
+    from frugalml.store.registry import RunRecord, Store
 
 __all__ = ["RunRecord", "Store", "default_db_url", "open_registry", "resolve_db_url"]
 
 _LAZY = {
     "RunRecord": "frugalml.store.registry",
     "Store": "frugalml.store.registry",
-    "open_registry": "frugalml.store.registry",
+    "open_registry": "frugalml.store.access",
 }
 
 __getattr__, __dir__ = lazy_exports("frugalml.store", _LAZY, globals(), __all__)

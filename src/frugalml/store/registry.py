@@ -11,17 +11,14 @@ sessions are read-only. Network databases get a connect timeout and a statement 
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -43,10 +40,12 @@ from frugalml.store.backend import (
     safe_url,
 )
 from frugalml.store.columns import encode_run
+from frugalml.store.engine import network_engine, sqlite_reader_engine, sqlite_writer_engine
 from frugalml.store.migrations import read_version, upgrade
+from frugalml.store.queries import escape_like, filtered, insert_rows, update_run
 from frugalml.store.url import default_db_url, resolve_db_url, sqlite_path
 
-__all__ = ["RunRecord", "Store", "effective_status", "open_registry"]
+__all__ = ["OldSchemaError", "RunRecord", "Store", "effective_status"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,57 +86,8 @@ class RunRecord:
         return self.energy_j / 3.6e6
 
 
-class _OldSchemaError(StoreError):
+class OldSchemaError(StoreError):
     """A reader found a registry of an older schema version (a writer can upgrade it)."""
-
-
-def open_registry(db: str | os.PathLike[str] | None = None, *, write: bool = False) -> Store:
-    """The registry a command works on, from the one resolver (flag, ``FRUGAL_DB``, config
-    file, default).
-
-    Read mode (``runs``, ``show``, ``report``) creates nothing: a registry that does not exist
-    is an error naming it. Before reading, runs waiting in the spool for this registry are
-    imported if that can be done without waiting for a lock, and a registry of an older schema
-    is upgraded the same way; otherwise the reader works on what is there.
-
-    Example:
-        >>> open_registry("/nonexistent/frugal.db")
-        Traceback (most recent call last):
-        ...
-        frugalml.errors.RegistryNotFoundError: The registry /nonexistent/frugal.db does not exist. ...
-    """
-    config = load_config()
-    url = resolve_db_url(db, config=config)
-    if write:
-        return Store(url)
-    path = sqlite_path(url)
-    if path is None or os.path.exists(path):
-        _import_nowait(url, config)
-    try:
-        return Store(url, readonly=True)
-    except _OldSchemaError as old:
-        try:
-            Store(url, busy_timeout_s=0.5, import_spool=False).close()
-        except StoreError as e:
-            raise StoreError(f"{old} Upgrading it failed: {e}") from e
-        return Store(url, readonly=True)
-
-
-def _import_nowait(url: str, config: dict[str, Any]) -> None:
-    from frugalml.store.spool import import_spooled, pending_journals
-
-    spool = spool_dir(config=config)
-    if not pending_journals(url, spool):
-        return
-    try:
-        writer = Store(url, busy_timeout_s=0.2, import_spool=False)
-    except StoreError as e:
-        log.warning("frugalml: spooled runs wait for %s (%s)", safe_url(url), e)
-        return
-    try:
-        import_spooled(writer, spool)
-    finally:
-        writer.close()
 
 
 class Store(RunWriter):
@@ -212,7 +162,7 @@ class Store(RunWriter):
                     "Set FRUGAL_DB or --db to a writable location."
                 ) from e
         try:
-            self.engine = self._create_engine()
+            self.engine = self._make_engine()
         except NoSuchModuleError as e:
             raise ConfigError(
                 f"Unknown database kind in registry URL {safe_url(self.url)!r}. "
@@ -235,72 +185,17 @@ class Store(RunWriter):
                 import_spooled(self, spool_dir(config=config))
 
     # -- setup ---------------------------------------------------------------------------
-    def _create_engine(self) -> Engine:
+    def _make_engine(self) -> Engine:
         if not self._sqlite:
-            options = f"-c statement_timeout={round(self.statement_timeout_s * 1000)}"
-            if self.readonly:
-                options += " -c default_transaction_read_only=on"
-            args: dict[str, Any] = {"options": options}
-            if make_url(self.url).get_backend_name() == "postgresql":
-                args["connect_timeout"] = max(2, math.ceil(self.connect_timeout_s))
-            return sa.create_engine(self.url, pool_pre_ping=True, connect_args=args)
+            return network_engine(
+                self.url,
+                readonly=self.readonly,
+                connect_timeout_s=self.connect_timeout_s,
+                statement_timeout_s=self.statement_timeout_s,
+            )
         if self.readonly:
-            return self._readonly_sqlite_engine()
-        engine = sa.create_engine(
-            self.url, connect_args={"timeout": self.busy_timeout_s, "check_same_thread": False}
-        )
-        busy_ms = round(self.busy_timeout_s * 1000)
-
-        @sa.event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            try:
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
-            except Exception:  # e.g. a read-only file: WAL needs a writable folder
-                log.debug("could not switch %s to WAL", self.url, exc_info=True)
-            cur.close()
-
-        @sa.event.listens_for(engine, "begin")
-        def _on_begin(conn: sa.Connection) -> None:
-            if conn.get_execution_options().get("frugal_write"):
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                conn.exec_driver_sql("BEGIN")
-
-        return engine
-
-    def _readonly_sqlite_engine(self) -> Engine:
-        import sqlite3
-
-        path = self._path
-        if path is None:  # an in-memory database: nothing to protect
-            return sa.create_engine(self.url)
-        busy = self.busy_timeout_s
-        state = {"immutable": False}
-
-        def connect() -> sqlite3.Connection:
-            base = f"file:{quote(os.path.abspath(path))}?mode=ro"
-            for immutable in (state["immutable"], True):
-                uri = base + ("&immutable=1" if immutable else "")
-                conn = sqlite3.connect(uri, uri=True, timeout=busy, check_same_thread=False)
-                try:
-                    conn.execute("PRAGMA query_only=1")
-                    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                    state["immutable"] = immutable
-                    return conn
-                except sqlite3.OperationalError as e:
-                    conn.close()
-                    # A WAL file in a folder we may not write (no -shm to create): read the
-                    # file as it is, which is safe because no one can write it there either.
-                    if immutable or not any(k in str(e) for k in ("unable to open", "readonly")):
-                        raise
-            raise AssertionError("unreachable")
-
-        return sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.QueuePool)
+            return sqlite_reader_engine(self.url, self._path, busy_timeout_s=self.busy_timeout_s)
+        return sqlite_writer_engine(self.url, busy_timeout_s=self.busy_timeout_s)
 
     def _check_readable(self) -> None:
         try:
@@ -319,7 +214,7 @@ class Store(RunWriter):
                 f"frugalml understands ({schema.SCHEMA_VERSION}). Upgrade frugalml: pip install -U frugalml."
             )
         if version < schema.SCHEMA_VERSION:
-            raise _OldSchemaError(
+            raise OldSchemaError(
                 f"The registry {safe_url(self.url)} has schema version {version}; this frugalml "
                 f"reads version {schema.SCHEMA_VERSION}. Open it once with write access to "
                 "upgrade it (any `frugal run --db ...` does)."
@@ -400,9 +295,9 @@ class Store(RunWriter):
 
         def _do() -> None:
             with self._writes.begin() as conn:
-                _insert_rows(conn, run_id, samples, metrics)
+                insert_rows(conn, run_id, samples, metrics)
                 if update:
-                    conn.execute(_update_run(tuple(sorted(update))), {"_run_id": run_id, **update})
+                    conn.execute(update_run(tuple(sorted(update))), {"_run_id": run_id, **update})
 
         self._retry(_do)
 
@@ -423,7 +318,7 @@ class Store(RunWriter):
                 conn.execute(sa.delete(schema.samples).where(schema.samples.c.run_id == run_id))
                 conn.execute(sa.delete(schema.runs).where(schema.runs.c.id == run_id))
                 conn.execute(sa.insert(schema.runs).values(**values))
-                _insert_rows(conn, run_id, samples, metrics)
+                insert_rows(conn, run_id, samples, metrics)
 
         self._retry(_do)
 
@@ -442,10 +337,10 @@ class Store(RunWriter):
         """Runs, newest first.
 
         ``name`` is an exact name; ``name_like`` a case-insensitive substring, or a glob when
-        it holds ``*`` or ``?`` (see :func:`name_pattern`).
+        it holds ``*`` or ``?`` (see :func:`frugalml.store.queries.name_pattern`).
         """
         cols = [c for c in schema.runs.c if with_summary or c.name != "summary"]
-        q = _filtered(sa.select(*cols), name, name_like, status)
+        q = filtered(sa.select(*cols), name, name_like, status)
         q = q.order_by(schema.runs.c.started_at.desc(), schema.runs.c.id)
         if ids is not None:
             q = q.where(schema.runs.c.id.in_(list(ids)))
@@ -468,7 +363,7 @@ class Store(RunWriter):
         """How many runs match (all by default); filters as for :meth:`list_runs`."""
         if status in ("interrupted", "running"):  # the effective status needs each row
             return len(self.list_runs(limit=None, name=name, name_like=name_like, status=status))
-        q = _filtered(sa.select(sa.func.count()).select_from(schema.runs), name, name_like, status)
+        q = filtered(sa.select(sa.func.count()).select_from(schema.runs), name, name_like, status)
 
         def _do() -> int:
             with self.engine.connect() as conn:
@@ -481,7 +376,7 @@ class Store(RunWriter):
         """The run whose id is ``run_id`` or starts with it (unique prefix)."""
         q = (
             sa.select(schema.runs)
-            .where(schema.runs.c.id.like(f"{_escape_like(run_id)}%", escape="\\"))
+            .where(schema.runs.c.id.like(f"{escape_like(run_id)}%", escape="\\"))
             .limit(3)
         )
 
@@ -528,29 +423,6 @@ class Store(RunWriter):
         self.engine.dispose()
 
 
-@functools.lru_cache(maxsize=32)
-def _update_run(columns: tuple[str, ...]) -> sa.Update:
-    """One UPDATE of ``runs`` per column set, built once: the sampler writes every second and
-    building a statement costs more than executing it."""
-    return (
-        sa.update(schema.runs)
-        .where(schema.runs.c.id == sa.bindparam("_run_id"))
-        .values({c: sa.bindparam(c) for c in columns})
-    )
-
-
-def _insert_rows(
-    conn: sa.Connection,
-    run_id: str,
-    samples: Sequence[dict[str, Any]],
-    metrics: Sequence[dict[str, Any]],
-) -> None:
-    if samples:
-        conn.execute(sa.insert(schema.samples), [{"run_id": run_id, **s} for s in samples])
-    if metrics:
-        conn.execute(sa.insert(schema.metrics), [{"run_id": run_id, **m} for m in metrics])
-
-
 def _not_found(url: str, path: str) -> RegistryNotFoundError:
     if url == default_db_url():
         return RegistryNotFoundError(
@@ -561,35 +433,6 @@ def _not_found(url: str, path: str) -> RegistryNotFoundError:
         f"The registry {path} does not exist. Check --db, FRUGAL_DB or the config file's db, "
         "or record a run there first: frugal run --db PATH -- CMD."
     )
-
-
-def name_pattern(pattern: str) -> str:
-    r"""The SQL LIKE pattern (escape ``\``) for a name filter: a substring, or a glob with
-    ``*`` (any text) and ``?`` (one character) that must match the whole name.
-
-    Example:
-        >>> print(name_pattern("bert"), name_pattern("train-*"), name_pattern("50%"))
-        %bert% train-% %50\%%
-    """
-    if "*" not in pattern and "?" not in pattern:
-        return f"%{_escape_like(pattern)}%"
-    return _escape_like(pattern).replace("*", "%").replace("?", "_")
-
-
-def _filtered(q: Any, name: str | None, name_like: str | None, status: str | None) -> Any:
-    if name is not None:
-        q = q.where(schema.runs.c.name == name)
-    if name_like is not None:
-        q = q.where(schema.runs.c.name.ilike(name_pattern(name_like), escape="\\"))
-    if status == "interrupted":  # stored as such, or a "running" row whose writer died
-        q = q.where(schema.runs.c.status.in_(["interrupted", "running"]))
-    elif status is not None:
-        q = q.where(schema.runs.c.status == status)
-    return q
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _record(m: Any) -> RunRecord:
