@@ -201,9 +201,6 @@ def soak(kind: str, args: argparse.Namespace, tmp: str) -> dict[str, Any]:
         wall = time.monotonic() - t0
         disrupter.stop_event.set()
         disrupter.join(60)
-        if server is not None and not disrupter.restarts:
-            server.restart()  # the run was shorter than planned: restart anyway, at the end
-            disrupter.restarts += 1
         rows = [json.loads(line) for _, out in procs for line in Path(out).read_text().splitlines()]
         failed_procs = sum(1 for proc, _ in procs if proc.returncode != 0)
         store = Store(url)  # the next access: imports what waits in the spool
