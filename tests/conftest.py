@@ -28,7 +28,7 @@ def _isolated_frugal_env(
     monkeypatch.setenv("FRUGAL_DB", str(home / "frugal.db"))
     monkeypatch.setenv("FRUGAL_CONFIG", str(home / "config.toml"))
     monkeypatch.setenv("FRUGAL_SPOOL", str(home / "spool"))
-    for var in ("FRUGAL_REGION", "FRUGAL_PUE"):
+    for var in ("FRUGAL_REGION", "FRUGAL_PUE", "FRUGAL_OUTER_RUN"):
         monkeypatch.delenv(var, raising=False)
 
 
