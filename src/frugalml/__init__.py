@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from frugalml._lazy import lazy_exports
 from frugalml.errors import (
+    BudgetExceeded,
     ConfigError,
     EfficiencyWarning,
     FrugalError,
@@ -34,6 +35,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # Public name -> module that defines it; imported on first attribute access.
 _LAZY = {
+    "epoch_end": "frugalml.measure.epochs",
     "track": "frugalml.measure.tracker",
     "Tracker": "frugalml.measure.tracker",
     "Run": "frugalml.measure.run",
@@ -42,11 +44,13 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from frugalml.measure.epochs import epoch_end
     from frugalml.measure.run import Run
     from frugalml.measure.tracker import Tracker, track
     from frugalml.profiler import Profile, profile
 
 __all__ = [
+    "BudgetExceeded",
     "ConfigError",
     "EfficiencyWarning",
     "FrugalError",
@@ -60,6 +64,7 @@ __all__ = [
     "TechniqueError",
     "Tracker",
     "__version__",
+    "epoch_end",
     "profile",
     "track",
 ]

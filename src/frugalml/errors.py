@@ -8,6 +8,7 @@ into one line on stderr and exit code 2 (``ConfigError``/``InputError``) or 1.
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExceeded",
     "BudgetWarning",
     "ConfigError",
     "EfficiencyWarning",
@@ -70,6 +71,19 @@ class RegistryNotFoundError(ConfigError):
 
 class TechniqueError(FrugalError, RuntimeError):
     """A reduction technique could not be applied to this model."""
+
+
+class BudgetExceeded(FrugalError, RuntimeError):
+    """An energy or CO2e budget was spent with ``on_budget="stop"``: raised by ``epoch_end``
+    between epochs, after the run was recorded with status ``budget-stopped``.
+
+    Attributes:
+        run: the recorded run (``run.status == "budget-stopped"``).
+    """
+
+    def __init__(self, message: str, run: object = None) -> None:
+        super().__init__(message)
+        self.run = run
 
 
 class FrugalWarning(UserWarning):

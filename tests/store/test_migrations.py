@@ -11,7 +11,13 @@ import pytest
 import sqlalchemy as sa
 
 from frugalml.store import Store, open_registry, schema
-from frugalml.store.columns import METRIC_COLUMNS, RUN_COLUMNS, SAMPLE_COLUMNS, SCHEMA_VERSION
+from frugalml.store.columns import (
+    FORECAST_COLUMNS,
+    METRIC_COLUMNS,
+    RUN_COLUMNS,
+    SAMPLE_COLUMNS,
+    SCHEMA_VERSION,
+)
 from frugalml.store.migrations import MIGRATIONS
 
 FROZEN = sorted((Path(__file__).parent / "data").glob("registry-v*.db"))
@@ -27,6 +33,7 @@ def test_columns_without_sqlalchemy_match_the_schema():
     assert tuple(c.name for c in schema.runs.c) == RUN_COLUMNS
     assert tuple(c.name for c in schema.samples.c)[2:] == SAMPLE_COLUMNS
     assert tuple(c.name for c in schema.metrics.c)[2:] == METRIC_COLUMNS
+    assert tuple(c.name for c in schema.forecasts.c)[2:] == FORECAST_COLUMNS
 
 
 @pytest.mark.parametrize("frozen", FROZEN, ids=lambda p: p.stem)
@@ -58,6 +65,10 @@ def test_frozen_registry_upgrades_with_every_row(tmp_path, frozen, caplog):
         ],
     )
     assert store.samples(finished.id)[-1]["method"] == "rapl"
+    assert store.forecasts(finished.id) == []  # the table of v3, empty after the upgrade
+    forecast = dict.fromkeys(FORECAST_COLUMNS, 1.0) | {"method": "level"}
+    store.write(finished.id, forecasts=[forecast])
+    assert [f["method"] for f in store.forecasts(finished.id)] == ["level"]
 
 
 def test_a_reader_upgrades_an_old_registry_it_can_write(tmp_path):
@@ -69,7 +80,7 @@ def test_a_reader_upgrades_an_old_registry_it_can_write(tmp_path):
 
 def test_upgrade_is_one_transaction(tmp_path, monkeypatch):
     db = tmp_path / "old.db"
-    shutil.copy(FROZEN[0], db)
+    shutil.copy(FROZEN[-1], db)  # the version before this one
 
     def broken(conn: sa.Connection) -> None:
         raise RuntimeError("disk gone mid-migration")

@@ -16,9 +16,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from frugalml._params import check_choice, check_number
+
+if TYPE_CHECKING:
+    from frugalml.measure.forecast import Forecast
 
 __all__ = [
     "GRID_FACTOR_UNCERTAINTY",
@@ -64,6 +68,10 @@ class Run:
         methods: component -> how it was obtained (``rapl``, ``cpu-model``, or
             ``rapl+cpu-model`` when a counter failed mid-run and the model took over).
         status: one of :data:`STATUSES`.
+        forecast: the latest forecast of the run's totals (after an ``epoch_end`` with the
+            number of epochs known), or None: ``energy_j``, ``energy_j_low``,
+            ``energy_j_high``, ``co2e_g``, ``duration_s``, ``finish_at``, ``method``,
+            ``epochs_seen`` (see :class:`frugalml.measure.forecast.Forecast`).
     """
 
     id: str
@@ -93,12 +101,15 @@ class Run:
     #: way to the registry (``registry``: delayed / spooled counts, set by the registry sink).
     sample_rows: int = 0
     registry: dict[str, Any] | None = None
+    forecast: Forecast | None = None
     # component -> method -> [joules, relative uncertainty]
     _parts: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     _co2e_g: float = 0.0
     _timeline: Any = None  # an IntensityTimeline when the CO2e follows a time series
     _on_metric: Callable[[dict[str, Any]], None] | None = None
     _cpu_source: Callable[[], float] | None = None  # the tracker's CPU so far, while live
+    _on_forecast: Callable[[dict[str, Any]], None] | None = None
+    _epoch_end: Callable[..., Forecast | None] | None = None  # the tracker's, while live
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- read ----------------------------------------------------------------------------
@@ -202,7 +213,54 @@ class Run:
         if on_metric is not None:
             on_metric(row)
 
+    def epoch_end(
+        self,
+        epoch: int | None = None,
+        total_epochs: int | None = None,
+        *,
+        early_stopping: Any = None,
+    ) -> Forecast | None:
+        """An epoch ended: read the energy now, forecast the run's totals, check its budget.
+
+        Args:
+            epoch: epochs completed so far (1 after the first); None counts the calls.
+            total_epochs: epochs the training is configured for (or ``track(total_epochs=)``).
+            early_stopping: an early-stopping rule's state (see
+                :func:`frugalml.epoch_end`): the forecast counts the epochs it will run.
+
+        Returns:
+            The new forecast (also :attr:`forecast`), or None while ``total_epochs`` is
+            unknown.
+
+        Raises:
+            frugalml.BudgetExceeded: the budget is spent with ``on_budget="stop"`` (the run
+                was recorded as ``budget-stopped`` first).
+        """
+        hook = self._epoch_end
+        if hook is None:
+            from frugalml.measure.epochs import check_epochs
+
+            check_epochs("Run.epoch_end", epoch, total_epochs)
+            return None  # a finished run, or one read back from a registry
+        return hook(epoch, total_epochs, early_stopping=early_stopping)
+
     # -- written by the tracker (each under the run's lock) ------------------------------
+    def add_forecast(self, forecast: Forecast, timestamp: float) -> None:
+        """Keep ``forecast`` as the latest and hand its row to the tracker's writers."""
+        from frugalml.measure.epochs import FORECAST_COLUMNS
+
+        values = {**forecast.to_dict(), "timestamp": timestamp}
+        row = {c: values.get(c) for c in FORECAST_COLUMNS}
+        with self._lock:
+            self.forecast = forecast
+            on_forecast = self._on_forecast
+        if on_forecast is not None:
+            on_forecast(row)
+
+    def set_tag(self, key: str, value: str) -> None:
+        with self._lock:
+            self.tags[str(key)] = str(value)
+
     def add_error(self, source: str, message: str) -> None:
         """Record what failed (a sensor, a disk, the registry, a signal), with its time."""
         with self._lock:
@@ -304,6 +362,7 @@ class Run:
                 "errors": list(self.errors),
                 "error": self.error,
                 "metrics": _last_metrics(self.metrics),
+                "forecast": None if self.forecast is None else self.forecast.to_dict(),
                 "tags": dict(self.tags),
                 "config": dict(self.config),
                 "frugalml_version": _version(),

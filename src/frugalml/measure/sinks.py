@@ -24,6 +24,7 @@ from typing import IO, Any
 from frugalml._fs import write_text_atomic
 from frugalml.measure.run import Run
 from frugalml.measure.writer import COMMIT_EVERY_S, Batch, RegistryWriter
+from frugalml.store.columns import FORECAST_COLUMNS
 
 __all__ = ["METRIC_COLUMNS", "SAMPLE_COLUMNS", "Batch", "FileSink", "Sink", "StoreSink"]
 
@@ -50,6 +51,7 @@ class Sink(ABC):
     def __init__(self) -> None:
         self._samples: list[dict[str, Any]] = []
         self._metrics: list[dict[str, Any]] = []
+        self._forecasts: list[dict[str, Any]] = []
         self._seq = -1
         self._failing = False
         self._opened = False
@@ -62,7 +64,8 @@ class Sink(ABC):
 
     def write(self, run: Run, batch: Batch) -> None:
         """Persist one sample's rows (quick and local; failures recorded, rows kept)."""
-        if self._opened and not self._failing and not self._samples and not self._metrics:
+        pending_before = self._samples or self._metrics or self._forecasts
+        if self._opened and not self._failing and not pending_before:
             try:  # the usual case, kept short: it runs at every sample
                 self._write(run, batch)
                 self._seq = batch.seq
@@ -71,6 +74,7 @@ class Sink(ABC):
                 pass  # recorded by the slow path below, which retries these rows
         self._samples.extend(batch.samples)
         self._metrics.extend(batch.metrics)
+        self._forecasts.extend(batch.forecasts)
         self._seq = batch.seq
         excess = len(self._samples) - MAX_PENDING_ROWS
         if excess > 0:
@@ -84,15 +88,17 @@ class Sink(ABC):
             self.open(run)
             if not self._opened:
                 return
-        pending = Batch(self._seq, self._samples, self._metrics, batch.taken_at)
+        pending = Batch(
+            self._seq, self._samples, self._metrics, batch.taken_at, forecasts=self._forecasts
+        )
         if self._guard(run, self._write, run, pending):
-            self._samples, self._metrics = [], []
+            self._samples, self._metrics, self._forecasts = [], [], []
 
     def close(self, run: Run) -> None:
         """Persist what is left and the final state (bounded time). Safe to call twice."""
         if self._closed:
             return
-        if self._samples or self._metrics:
+        if self._samples or self._metrics or self._forecasts:
             self.write(run, Batch(self._seq, [], []))
         if not self._opened:
             self.open(run)
@@ -129,7 +135,8 @@ class Sink(ABC):
 
 
 class FileSink(Sink):
-    """``DIR/samples.csv`` and ``DIR/metrics.csv`` (appended and flushed at every sample) and
+    """``DIR/samples.csv`` and ``DIR/metrics.csv`` (appended and flushed at every sample),
+    ``DIR/forecasts.csv`` (from the first forecast on: the forecast at each epoch end) and
     ``DIR/run.json`` (rewritten every few seconds with its ``heartbeat_at``, and at stop).
 
     Every file is created as a new file in ``DIR`` and renamed over the target name (``run.json``
@@ -144,21 +151,29 @@ class FileSink(Sink):
         self._summary_at = 0.0
 
     def _open(self, run: Run) -> None:
-        import csv
-
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for name, columns in (("samples.csv", SAMPLE_COLUMNS), ("metrics.csv", METRIC_COLUMNS)):
-            if name in self._files:
-                continue
-            f = _create_replacing(self.out_dir / name)
-            writer = csv.writer(f)
-            writer.writerow(columns)
-            f.flush()
-            self._files[name] = (f, writer, columns)
+            if name not in self._files:
+                self._open_csv(name, columns)
         self._write_summary(run)
 
+    def _open_csv(self, name: str, columns: tuple[str, ...]) -> None:
+        import csv
+
+        f = _create_replacing(self.out_dir / name)
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        f.flush()
+        self._files[name] = (f, writer, columns)
+
     def _write(self, run: Run, batch: Batch) -> None:
-        for name, rows in (("samples.csv", batch.samples), ("metrics.csv", batch.metrics)):
+        if batch.forecasts and "forecasts.csv" not in self._files:
+            self._open_csv("forecasts.csv", FORECAST_COLUMNS)
+        for name, rows in (
+            ("samples.csv", batch.samples),
+            ("metrics.csv", batch.metrics),
+            ("forecasts.csv", batch.forecasts),
+        ):
             if rows:
                 f, writer, columns = self._files[name]
                 writer.writerows([[r.get(c) for c in columns] for r in rows])
@@ -277,7 +292,9 @@ class StoreSink(Sink):
     def _write(self, run: Run, batch: Batch) -> None:
         if self.journal is not None:
             try:
-                self.journal.append_sample(batch.samples, batch.metrics, batch.seq)
+                self.journal.append_sample(
+                    batch.samples, batch.metrics, batch.seq, forecasts=batch.forecasts
+                )
             except OSError as e:
                 run.add_error(
                     "spool",

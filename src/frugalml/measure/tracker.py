@@ -11,7 +11,8 @@ I/O; signal handlers are chained to the application's own, never replace them.
 
 Threads: the sampler (reads sensors every ``interval_s``, appends to the ``--out`` files and
 the spool journal, hands rows to the writer) and, with a registry, the writer. ``sample()``
-takes a reading at once from the calling thread (the hook for per-epoch readings).
+takes a reading at once from the calling thread (the hook for per-epoch readings);
+``epoch_end()`` adds the forecast and the budget (:mod:`frugalml.measure.epochs`).
 ``tracker_cpu_s`` adds the CPU time of every thread, from the constructor to ``stop()``.
 """
 
@@ -26,15 +27,21 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import FrameType, TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from frugalml._params import check_choice, check_number
+from frugalml.measure import epochs
 from frugalml.measure.base import Sensor
+from frugalml.measure.budget import Budget
 from frugalml.measure.run import Run
 from frugalml.measure.sampler import Sampler
 from frugalml.measure.sinks import FLUSH_TIMEOUT_S, Batch, FileSink, Sink, StoreSink
+
+if TYPE_CHECKING:
+    from frugalml.measure.channel import ChannelClient
+    from frugalml.measure.forecast import Forecast
 
 __all__ = ["Tracker", "track"]
 
@@ -64,6 +71,22 @@ class Tracker:
         tags: free-form labels recorded with the run.
         handle_signals: on SIGTERM/SIGINT, record the signal and let the application's own
             handler run at once; with no handler, finish the run as ``interrupted`` first.
+        total_epochs: epochs the training is configured for: each ``epoch_end()`` then
+            forecasts the run's totals (``run.forecast``); may also be given to ``epoch_end``.
+        epoch_work: relative work of every epoch (``total_epochs`` positive numbers), when
+            the epochs are known to differ (progressive stages): the forecast foresees them.
+        budget_j: energy budget in joules (IT energy, as ``run.energy_j["total"]``).
+        budget_co2e_g: CO2e budget in grams.
+        on_budget: ``"stop"`` (default): ``epoch_end`` raises :class:`frugalml.BudgetExceeded`
+            once a budget is spent, after recording the run as ``budget-stopped``;
+            ``"warn"``: a :class:`~frugalml.errors.BudgetWarning` and training goes on. Both
+            warn as soon as the forecast exceeds a budget.
+        echo: where forecast lines go: True (the ``frugalml.measure.epochs`` logger when
+            logging is configured, else stderr), False (nowhere), or a callable taking each
+            line (budget lines too, instead of warnings).
+        active: whether ``frugalml.epoch_end()`` finds this run (the innermost active one)
+            and, under ``frugal run``, forwards its ``log_metric``/``epoch_end`` to the outer
+            run. False for meters a library runs inside your training.
 
     Example:
         >>> with Tracker("demo", db=False, region="FR") as run:  # doctest: +SKIP
@@ -88,8 +111,23 @@ class Tracker:
         tags: dict[str, str] | None = None,
         config: dict[str, Any] | None = None,
         handle_signals: bool = True,
+        total_epochs: int | None = None,
+        epoch_work: Sequence[float] | None = None,
+        budget_j: float | None = None,
+        budget_co2e_g: float | None = None,
+        on_budget: str = "stop",
+        echo: epochs.Echo = True,
+        active: bool = True,
     ) -> None:
         cpu0 = time.thread_time()
+        epochs.check_epochs("Tracker", None, total_epochs)
+        budget = None
+        if budget_j is not None or budget_co2e_g is not None:
+            budget = Budget(budget_j, budget_co2e_g, on_budget, owner="Tracker")
+        else:
+            Budget(on_budget=on_budget, owner="Tracker")  # the choice is checked all the same
+        if epoch_work is not None:
+            epoch_work = [float(w) for w in epoch_work]
         from frugalml.carbon.regions import resolve_pue, resolve_region
         from frugalml.config import load_config, spool_dir
 
@@ -124,7 +162,21 @@ class Tracker:
         self._out_dir = out_dir
         self._tags = dict(tags or {})
         self._config = dict(config or {})
+        if budget is not None:
+            self._config.update(budget.limits(), on_budget=on_budget)
+        if total_epochs is not None:
+            self._config["total_epochs"] = int(total_epochs)
         self._handle_signals = handle_signals
+        self._active = bool(active)
+        self._epochs = epochs.EpochState(
+            total_epochs=total_epochs, work=epoch_work, budget=budget, echo=echo
+        )
+        #: Called (from the sampler thread) when the budget is found spent with
+        #: ``on_budget="stop"``; ``frugal run`` stops its command there. Set before start().
+        self.on_budget_stop: Callable[[], None] | None = None
+        #: The run's id, known before it starts (``frugal run`` gives it to its command).
+        self.run_id = os.urandom(8).hex()
+        self._outer: ChannelClient | None = None
         self._init_args: dict[str, Any] = dict(
             name=name,
             sensors=sensors,
@@ -139,6 +191,13 @@ class Tracker:
             tags=tags,
             config=config,
             handle_signals=handle_signals,
+            total_epochs=total_epochs,
+            epoch_work=epoch_work,
+            budget_j=budget_j,
+            budget_co2e_g=budget_co2e_g,
+            on_budget=on_budget,
+            echo=echo,
+            active=active,
         )
         self.run: Run | None = None
         self.process_tree: Any = None
@@ -151,6 +210,7 @@ class Tracker:
         self._sampler: Sampler | None = None
         self._sinks: list[Sink] = []
         self._metrics: deque[dict[str, Any]] = deque()  # from log_metric, any thread
+        self._forecasts: deque[dict[str, Any]] = deque()  # from epoch_end, any thread
         self._pending_rows: list[dict[str, Any]] = []  # from sample() between ticks
         self._seq = 0
         self._last_t = 0.0
@@ -183,7 +243,7 @@ class Tracker:
                 else:
                     skipped[s.name] = ok.reason
         run = Run(
-            id=os.urandom(8).hex(),
+            id=self.run_id,
             name=self.name,
             scope=self.scope,
             interval_s=self.interval_s,
@@ -199,7 +259,11 @@ class Tracker:
         )
         run._timeline = self._timeline
         run._on_metric = self._metrics.append  # a deque append: no lock, no I/O
+        run._on_forecast = self._forecasts.append
+        run._epoch_end = self.epoch_end
         run._cpu_source = self._cpu_s
+        if self._active:
+            self._forward_to_outer(run)
         hardware = machine_hardware()
         for s in sensors:
             try:
@@ -251,6 +315,8 @@ class Tracker:
         if self._handle_signals:
             self._install_signals()
         _LIVE.add(self)
+        if self._active:
+            epochs.register(self)
         self._cpu_caller_s += time.thread_time() - cpu0
         return run
 
@@ -270,6 +336,8 @@ class Tracker:
             return run
         cpu0 = time.thread_time()
         self._stopped = True
+        epochs.unregister(self)
+        run._epoch_end = None
         run.set_status(status or "finished", exit_code=exit_code, error=error)
         self._restore_signals()
         self._running.release()
@@ -316,6 +384,106 @@ class Tracker:
         assert self.run is not None
         return self.run
 
+    def epoch_end(
+        self,
+        epoch: int | None = None,
+        total_epochs: int | None = None,
+        *,
+        early_stopping: Any = None,
+    ) -> Forecast | None:
+        """An epoch ended: a reading now, the forecast, the printed line, the budget.
+
+        See :func:`frugalml.epoch_end` for the arguments.
+
+        Raises:
+            frugalml.BudgetExceeded: a budget is spent with ``on_budget="stop"``: the run is
+                stopped and recorded as ``budget-stopped`` first.
+        """
+        outcome = self.record_epoch(epoch, total_epochs, early_stopping=early_stopping)
+        if outcome.stop:
+            self._budget_stop()
+        return outcome.forecast
+
+    def record_epoch(
+        self,
+        epoch: int | None = None,
+        total_epochs: int | None = None,
+        *,
+        early_stopping: Any = None,
+    ) -> epochs.EpochOutcome:
+        """:meth:`epoch_end` without raising: the forecast and whether the budget says stop
+        (for training callbacks, which stop their own way, and for ``frugal run``)."""
+        epochs.check_epochs("epoch_end", epoch, total_epochs)
+        state = epochs.as_early_stopping(early_stopping)
+        run = self.run
+        if run is None:
+            raise RuntimeError("This tracker was never started: call start() first.")
+        if self._stopped:
+            if run.status == "budget-stopped":
+                self._budget_stop()
+            return epochs.EpochOutcome(run.forecast, False)
+        if self._outer is not None:
+            self._outer.send("epoch_end", self._epoch_message(epoch, total_epochs, state))
+        cpu0 = time.thread_time()
+        with self._lock:  # the reading and the figures of the same instant
+            self._pending_rows.extend(self._read())
+            t_s, energy_j, co2e_g = run.duration_s, run.energy_j["total"], run.co2e_g
+        try:
+            return self._epochs.update(
+                run,
+                epoch=epoch,
+                total_epochs=total_epochs,
+                early_stopping=state,
+                t_s=t_s,
+                energy_j=energy_j,
+                co2e_g=co2e_g,
+            )
+        finally:
+            self._cpu_caller_s += time.thread_time() - cpu0
+
+    def _budget_stop(self) -> None:
+        from frugalml.errors import BudgetExceeded
+
+        run = self.run
+        assert run is not None and self._epochs.budget is not None
+        spent = self._epochs.budget.spent_what or "budget spent"
+        self.stop(status="budget-stopped", error=spent)
+        raise BudgetExceeded(
+            f"frugalml stopped run {run.id} ({run.name!r}) between epochs: {spent} "
+            "(on_budget='stop'); the run is recorded with status budget-stopped. Give a larger "
+            "budget, or on_budget='warn' to be told without stopping.",
+            run=run,
+        )
+
+    @staticmethod
+    def _epoch_message(epoch: int | None, total_epochs: int | None, state: Any) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "total_epochs": total_epochs,
+            "early_stopping": None if state is None else epochs.early_stopping_to_dict(state),
+        }
+
+    def _forward_to_outer(self, run: Run) -> None:
+        """Under ``frugal run``: this run's metrics and epoch ends go to the outer run too."""
+        if "FRUGAL_OUTER_RUN" not in os.environ:  # no import of the channel otherwise
+            return
+        from frugalml.measure import channel
+
+        outer = channel.client()
+        if outer is None or outer.outer.run_id == run.id:
+            return
+        self._outer = outer
+        self._epochs.forward = True
+        local = self._metrics.append
+
+        def on_metric(row: dict[str, Any]) -> None:
+            local(row)
+            outer.send(
+                "log_metric", {"name": row["name"], "value": row["value"], "step": row["step"]}
+            )
+
+        run._on_metric = on_metric
+
     # -- sampler thread ------------------------------------------------------------------
     def _loop(self) -> None:
         assert self.run is not None
@@ -352,9 +520,27 @@ class Tracker:
         metrics = []
         while self._metrics:
             metrics.append(self._metrics.popleft())
-        batch = Batch(seq, rows, metrics)
+        forecasts = []
+        while self._forecasts:
+            forecasts.append(self._forecasts.popleft())
+        batch = Batch(seq, rows, metrics, forecasts=forecasts)
         for sink in self._sinks:
             sink.write(self.run, batch)
+        if self._epochs.budget is not None:
+            self._budget_tick()
+
+    def _budget_tick(self) -> None:
+        run = self.run
+        assert run is not None
+        try:
+            event = self._epochs.spent_check(
+                run, run.energy_j["total"], run.co2e_g, ended=self._stopped
+            )
+            if event is not None and event.stop and self.on_budget_stop is not None:
+                self.on_budget_stop()
+        except Exception as e:  # never into the job, never kills the sampler
+            log.debug("budget check failed", exc_info=True)
+            run.add_error("budget", f"budget check failed: {e}")
 
     def _read(self) -> list[dict[str, Any]]:
         """One reading of every sensor (call under ``self._lock``): updates the run and

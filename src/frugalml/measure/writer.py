@@ -41,12 +41,14 @@ _MAX_BACKOFF_S = 30.0
 
 @dataclass
 class Batch:
-    """The rows of one sample: ``seq`` numbers samples in the order they were taken."""
+    """The rows of one sample: ``seq`` numbers samples in the order they were taken;
+    ``forecasts`` are the forecasts made at epoch ends since the previous sample."""
 
     seq: int
     samples: list[dict[str, Any]]
     metrics: list[dict[str, Any]]
     taken_at: float = field(default_factory=time.monotonic)
+    forecasts: list[dict[str, Any]] = field(default_factory=list)
 
 
 class RegistryWriter:
@@ -117,7 +119,7 @@ class RegistryWriter:
             except IndexError:  # the writer took them meanwhile
                 break
         for dropped in dropped_batches:
-            rows = len(dropped.samples) + len(dropped.metrics)
+            rows = len(dropped.samples) + len(dropped.metrics) + len(dropped.forecasts)
             if self.journal is not None:
                 if not self._replay:
                     self.run.add_error(
@@ -200,10 +202,13 @@ class RegistryWriter:
             batches = [b for b in batches if b.seq > self._rewritten_seq]
             samples = [row for b in batches for row in b.samples]
             metrics = [row for b in batches for row in b.metrics]
+            forecasts = [row for b in batches for row in b.forecasts]
             update = self.row_update(final)
             if self.journal is not None and final is None:
                 self._journal_update(update)
-            self._writer.write(self.run.id, samples=samples, metrics=metrics, update=update)
+            self._writer.write(
+                self.run.id, samples=samples, metrics=metrics, forecasts=forecasts, update=update
+            )
         except Exception as e:  # a driver's own exception too: never into the user's job
             self._queue.extendleft(reversed(batches))
             self._fault(
@@ -249,7 +254,7 @@ class RegistryWriter:
     def _rewrite_from_journal(self) -> None:
         content = self.journal.read()
         row = {**self._create_row, **content.update, **self.row_update(None)}
-        self._writer.replace_run(row, content.samples, content.metrics)
+        self._writer.replace_run(row, content.samples, content.metrics, content.forecasts)
         self._created = True
         self._replay = False
         self._rewritten_seq = content.last_seq

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from frugalml.errors import StoreError
-from frugalml.store.columns import METRIC_COLUMNS, SAMPLE_COLUMNS, SCHEMA_VERSION, encode_run
+from frugalml.store.columns import (
+    FORECAST_COLUMNS,
+    METRIC_COLUMNS,
+    SAMPLE_COLUMNS,
+    SCHEMA_VERSION,
+    encode_run,
+)
 from frugalml.store.url import sqlite_path
 
 if TYPE_CHECKING:
@@ -61,9 +67,11 @@ class RunWriter(ABC):
         *,
         samples: Sequence[dict[str, Any]] = (),
         metrics: Sequence[dict[str, Any]] = (),
+        forecasts: Sequence[dict[str, Any]] = (),
         update: dict[str, Any] | None = None,
     ) -> None:
-        """Append samples and metrics and update the run's row, in one transaction."""
+        """Append samples, metrics and forecasts and update the run's row, in one
+        transaction."""
 
     @abstractmethod
     def replace_run(
@@ -71,9 +79,10 @@ class RunWriter(ABC):
         row: dict[str, Any],
         samples: Sequence[dict[str, Any]],
         metrics: Sequence[dict[str, Any]],
+        forecasts: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """Replace the run ``row["id"]`` (row, samples, metrics) in one transaction: importing
-        it twice leaves one copy."""
+        """Replace the run ``row["id"]`` (row, samples, metrics, forecasts) in one
+        transaction: importing it twice leaves one copy."""
 
     def file_changed(self) -> str | None:
         """Why the registry file is no longer the one opened (``deleted``/``replaced``), or None."""
@@ -247,6 +256,7 @@ class SqliteWriter(RunWriter):
         *,
         samples: Sequence[dict[str, Any]] = (),
         metrics: Sequence[dict[str, Any]] = (),
+        forecasts: Sequence[dict[str, Any]] = (),
         update: dict[str, Any] | None = None,
     ) -> None:
         values = encode_run(update or {})
@@ -254,6 +264,7 @@ class SqliteWriter(RunWriter):
         def _do(conn: sqlite3.Connection) -> None:
             _insert_rows(conn, "samples", SAMPLE_COLUMNS, run_id, samples)
             _insert_rows(conn, "metrics", METRIC_COLUMNS, run_id, metrics)
+            _insert_rows(conn, "forecasts", FORECAST_COLUMNS, run_id, forecasts)
             if values:
                 cols = sorted(values)
                 conn.execute(
@@ -268,17 +279,20 @@ class SqliteWriter(RunWriter):
         row: dict[str, Any],
         samples: Sequence[dict[str, Any]],
         metrics: Sequence[dict[str, Any]],
+        forecasts: Sequence[dict[str, Any]] = (),
     ) -> None:
         values = new_run_row(row)
         run_id = values["id"]
 
         def _do(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM forecasts WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM samples WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
             _insert(conn, "runs", values)
             _insert_rows(conn, "samples", SAMPLE_COLUMNS, run_id, samples)
             _insert_rows(conn, "metrics", METRIC_COLUMNS, run_id, metrics)
+            _insert_rows(conn, "forecasts", FORECAST_COLUMNS, run_id, forecasts)
 
         self._tx(_do)
 

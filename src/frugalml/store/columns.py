@@ -10,10 +10,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["METRIC_COLUMNS", "RUN_COLUMNS", "SAMPLE_COLUMNS", "SCHEMA_VERSION", "encode_run"]
+__all__ = [
+    "FORECAST_COLUMNS",
+    "METRIC_COLUMNS",
+    "RUN_COLUMNS",
+    "SAMPLE_COLUMNS",
+    "SCHEMA_VERSION",
+    "encode_run",
+]
 
 #: Version of the tables in ``frugalml.store.schema`` (history there).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 RUN_COLUMNS = (
     "id",
@@ -40,6 +47,22 @@ RUN_COLUMNS = (
 )
 SAMPLE_COLUMNS = ("t_s", "timestamp", "component", "energy_j", "power_w", "method")
 METRIC_COLUMNS = ("name", "value", "step", "t_s", "timestamp", "energy_j")
+#: A forecast made at an epoch end (v3), as ``frugalml.measure.epochs.FORECAST_COLUMNS``.
+FORECAST_COLUMNS = (
+    "t_s",
+    "timestamp",
+    "epochs_seen",
+    "total_epochs",
+    "epochs_expected",
+    "energy_j",
+    "energy_j_low",
+    "energy_j_high",
+    "co2e_g",
+    "duration_s",
+    "finish_at",
+    "method",
+    "energy_j_so_far",
+)
 _JSON_COLUMNS = ("methods", "summary")
 
 

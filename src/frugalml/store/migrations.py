@@ -56,6 +56,7 @@ def create_tables(*tables: str) -> Migration:
 #: version -> the step that brings the previous version to it.
 MIGRATIONS: dict[int, Migration] = {
     2: add_columns("samples", "method"),
+    3: create_tables("forecasts"),
 }
 
 

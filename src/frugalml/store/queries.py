@@ -30,11 +30,14 @@ def insert_rows(
     run_id: str,
     samples: Sequence[dict[str, Any]],
     metrics: Sequence[dict[str, Any]],
+    forecasts: Sequence[dict[str, Any]] = (),
 ) -> None:
     if samples:
         conn.execute(sa.insert(schema.samples), [{"run_id": run_id, **s} for s in samples])
     if metrics:
         conn.execute(sa.insert(schema.metrics), [{"run_id": run_id, **m} for m in metrics])
+    if forecasts:
+        conn.execute(sa.insert(schema.forecasts), [{"run_id": run_id, **f} for f in forecasts])
 
 
 def name_pattern(pattern: str) -> str:

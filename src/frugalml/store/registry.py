@@ -287,15 +287,16 @@ class Store(RunWriter):
         *,
         samples: Sequence[dict[str, Any]] = (),
         metrics: Sequence[dict[str, Any]] = (),
+        forecasts: Sequence[dict[str, Any]] = (),
         update: dict[str, Any] | None = None,
     ) -> None:
-        """Append samples and metrics and update the run row, in one transaction."""
+        """Append samples, metrics and forecasts and update the run row, in one transaction."""
         self._check_writable()
         update = encode_run(update or {})
 
         def _do() -> None:
             with self._writes.begin() as conn:
-                insert_rows(conn, run_id, samples, metrics)
+                insert_rows(conn, run_id, samples, metrics, forecasts)
                 if update:
                     conn.execute(update_run(tuple(sorted(update))), {"_run_id": run_id, **update})
 
@@ -306,19 +307,22 @@ class Store(RunWriter):
         row: dict[str, Any],
         samples: Sequence[dict[str, Any]],
         metrics: Sequence[dict[str, Any]],
+        forecasts: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """Replace a whole run (row, samples, metrics) in one transaction (spool import)."""
+        """Replace a whole run (row, samples, metrics, forecasts) in one transaction (spool
+        import)."""
         self._check_writable()
         values = new_run_row(row)
         run_id = values["id"]
 
         def _do() -> None:
             with self._writes.begin() as conn:
+                conn.execute(sa.delete(schema.forecasts).where(schema.forecasts.c.run_id == run_id))
                 conn.execute(sa.delete(schema.metrics).where(schema.metrics.c.run_id == run_id))
                 conn.execute(sa.delete(schema.samples).where(schema.samples.c.run_id == run_id))
                 conn.execute(sa.delete(schema.runs).where(schema.runs.c.id == run_id))
                 conn.execute(sa.insert(schema.runs).values(**values))
-                insert_rows(conn, run_id, samples, metrics)
+                insert_rows(conn, run_id, samples, metrics, forecasts)
 
         self._retry(_do)
 
@@ -408,6 +412,15 @@ class Store(RunWriter):
             sa.select(schema.metrics)
             .where(schema.metrics.c.run_id == run_id)
             .order_by(schema.metrics.c.id)
+        )
+        return self._rows(q)
+
+    def forecasts(self, run_id: str) -> list[dict[str, Any]]:
+        """The forecasts made at the run's epoch ends, in order (``frugalml.epoch_end``)."""
+        q = (
+            sa.select(schema.forecasts)
+            .where(schema.forecasts.c.run_id == run_id)
+            .order_by(schema.forecasts.c.id)
         )
         return self._rows(q)
 

@@ -6,7 +6,8 @@ previous version to ``frugalml.store.migrations.MIGRATIONS`` (usually one ``add_
 (``python tests/store/freeze_registry.py`` run on the code *before* the change).
 
 History: 1 = wave 1 (runs, samples, metrics, frugal_meta); 2 = ``samples.method`` (a
-component's method can change mid-run, e.g. a RAPL zone falling back to the CPU model).
+component's method can change mid-run, e.g. a RAPL zone falling back to the CPU model);
+3 = ``forecasts`` (the forecast made at each epoch end, ``epoch_end``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import Column, Float, ForeignKey, Index, Integer, MetaData, Stri
 
 from frugalml.store.columns import SCHEMA_VERSION
 
-__all__ = ["SCHEMA_VERSION", "meta", "metadata", "metrics", "runs", "samples"]
+__all__ = ["SCHEMA_VERSION", "forecasts", "meta", "metadata", "metrics", "runs", "samples"]
 
 metadata = MetaData()
 
@@ -80,4 +81,25 @@ metrics = Table(
     Column("timestamp", Float, nullable=False),
     Column("energy_j", Float),  # cumulative energy of the run when the metric was logged
     Index("ix_metrics_run", "run_id", "name"),
+)
+
+forecasts = Table(
+    "forecasts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("t_s", Float, nullable=False),  # seconds since the run started, at the epoch end
+    Column("timestamp", Float, nullable=False),  # unix seconds, when the forecast was made
+    Column("epochs_seen", Integer, nullable=False),
+    Column("total_epochs", Integer, nullable=False),
+    Column("epochs_expected", Float),  # fewer than total_epochs under early stopping
+    Column("energy_j", Float, nullable=False),  # forecast total energy of the run
+    Column("energy_j_low", Float),  # 90 % interval
+    Column("energy_j_high", Float),
+    Column("co2e_g", Float),  # forecast total CO2e
+    Column("duration_s", Float),  # forecast total duration
+    Column("finish_at", Float),  # unix seconds
+    Column("method", String(64)),  # level, trend+warm-up, ... (frugalml.measure.forecast)
+    Column("energy_j_so_far", Float),  # measured energy at the epoch end
+    Index("ix_forecasts_run", "run_id", "t_s"),
 )

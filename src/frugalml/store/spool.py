@@ -14,8 +14,9 @@ how an importer tells a dead run's journal from a live one (``kill -9`` included
 
 Lines: a header ``{"journal": 1, "url", "host", "pid", "out_dir", "run": {...}}``, then
 ``{"n": seq, "s": [[t_s, timestamp, component, energy_j, power_w, method], ...], "m": [[name,
-value, step, t_s, timestamp, energy_j], ...]}`` per sample, and ``{"u": {...}}`` for updates of the
-run's row (its summary every few seconds, its status at the end). A line cut short by a kill
+value, step, t_s, timestamp, energy_j], ...], "f": [[...FORECAST_COLUMNS], ...]}`` per sample
+(``f``: forecasts made at epoch ends since the previous sample), and ``{"u": {...}}`` for
+updates of the run's row (its summary every few seconds, its status at the end). A line cut short by a kill
 is ignored.
 """
 
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from frugalml.store.backend import HOST, RunWriter, safe_url
-from frugalml.store.columns import METRIC_COLUMNS, SAMPLE_COLUMNS
+from frugalml.store.columns import FORECAST_COLUMNS, METRIC_COLUMNS, SAMPLE_COLUMNS
 from frugalml.store.url import sqlite_path
 
 __all__ = ["Journal", "JournalContent", "import_spooled", "pending_journals", "same_registry"]
@@ -99,9 +100,12 @@ class Journal:
         samples: Iterable[Mapping[str, Any]],
         metrics: Iterable[Mapping[str, Any]],
         seq: int = 0,
+        *,
+        forecasts: Iterable[Mapping[str, Any]] = (),
     ) -> None:
-        """Record one sample's rows (and the metrics logged since the previous one); ``seq``
-        numbers the samples so a writer knows which of its queued ones a rewrite covered."""
+        """Record one sample's rows (and the metrics logged and forecasts made since the
+        previous one); ``seq`` numbers the samples so a writer knows which of its queued ones a
+        rewrite covered."""
         parts = [f'{{"n":{int(seq)}']
         rows = [_sample_json(r) for r in samples]
         if rows:
@@ -109,6 +113,9 @@ class Journal:
         m = [[r.get(c) for c in METRIC_COLUMNS] for r in metrics]
         if m:
             parts.append(',"m":' + json.dumps(m, separators=(",", ":"), default=str))
+        f = [[r.get(c) for c in FORECAST_COLUMNS] for r in forecasts]
+        if f:
+            parts.append(',"f":' + json.dumps(f, separators=(",", ":"), default=str))
         if len(parts) > 1:
             self._write_line("".join(parts) + "}")
 
@@ -153,6 +160,7 @@ class JournalContent:
     header: dict[str, Any]
     samples: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    forecasts: list[dict[str, Any]] = field(default_factory=list)
     update: dict[str, Any] = field(default_factory=dict)
     last_seq: int = -1
 
@@ -245,6 +253,8 @@ def _parse(data: bytes) -> JournalContent | None:
             content.samples.append(dict(zip(SAMPLE_COLUMNS, values)))
         for values in record.get("m", ()):
             content.metrics.append(dict(zip(METRIC_COLUMNS, values)))
+        for values in record.get("f", ()):
+            content.forecasts.append(dict(zip(FORECAST_COLUMNS, values)))
         if "u" in record:
             content.update.update(record["u"])
     return content
@@ -300,7 +310,7 @@ def import_spooled(writer: RunWriter, spool: Path) -> list[str]:
             if content is None:
                 continue
             row = content.run_row()
-            writer.replace_run(row, content.samples, content.metrics)
+            writer.replace_run(row, content.samples, content.metrics, content.forecasts)
             _reconcile_out_dir(content.header.get("out_dir"), row)
             path.unlink(missing_ok=True)
             imported.append(content.run_id)
