@@ -24,6 +24,7 @@ from frugalml.cli.main import main
 from frugalml.errors import FrugalError
 from frugalml.measure.tracker import Tracker
 from frugalml.store import Store
+from frugalml.store.columns import SCHEMA_VERSION
 from frugalml.testing import ConstantPowerSensor
 
 FRUGAL = [sys.executable, "-m", "frugalml"]
@@ -207,7 +208,7 @@ def test_05_concurrent_first_writers_on_postgresql(postgres_url):
             th.join(60)
         assert errors == []
         store = Store(url)
-        assert store.schema_version == 2 and store.count_runs() == 0
+        assert store.schema_version == SCHEMA_VERSION and store.count_runs() == 0
         store.close()
     finally:
         with psycopg.connect(conninfo, autocommit=True) as admin:

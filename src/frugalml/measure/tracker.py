@@ -81,6 +81,9 @@ class Tracker:
             once a budget is spent, after recording the run as ``budget-stopped``;
             ``"warn"``: a :class:`~frugalml.errors.BudgetWarning` and training goes on. Both
             warn as soon as the forecast exceeds a budget.
+        budget: a :class:`~frugalml.measure.budget.Budget` instead of ``budget_j``,
+            ``budget_co2e_g`` and ``on_budget``, to word its lines for where it is used
+            (``frugal run``, the training callbacks).
         echo: where forecast lines go: True (the ``frugalml.measure.epochs`` logger when
             logging is configured, else stderr), False (nowhere), or a callable taking each
             line (budget lines too, instead of warnings).
@@ -116,15 +119,20 @@ class Tracker:
         budget_j: float | None = None,
         budget_co2e_g: float | None = None,
         on_budget: str = "stop",
+        budget: Budget | None = None,
         echo: epochs.Echo = True,
         active: bool = True,
     ) -> None:
         cpu0 = time.thread_time()
         epochs.check_epochs("Tracker", None, total_epochs)
-        budget = None
-        if budget_j is not None or budget_co2e_g is not None:
-            budget = Budget(budget_j, budget_co2e_g, on_budget, owner="Tracker")
-        else:
+        if budget is not None and (budget_j is not None or budget_co2e_g is not None):
+            from frugalml.errors import InputError
+
+            raise InputError("Tracker: give either budget= or budget_j/budget_co2e_g, not both.")
+        spend = budget
+        if spend is None and (budget_j is not None or budget_co2e_g is not None):
+            spend = Budget(budget_j, budget_co2e_g, on_budget, owner="Tracker")
+        elif spend is None:
             Budget(on_budget=on_budget, owner="Tracker")  # the choice is checked all the same
         if epoch_work is not None:
             epoch_work = [float(w) for w in epoch_work]
@@ -162,14 +170,14 @@ class Tracker:
         self._out_dir = out_dir
         self._tags = dict(tags or {})
         self._config = dict(config or {})
-        if budget is not None:
-            self._config.update(budget.limits(), on_budget=on_budget)
+        if spend is not None:
+            self._config.update(spend.limits(), on_budget=spend.on_budget)
         if total_epochs is not None:
             self._config["total_epochs"] = int(total_epochs)
         self._handle_signals = handle_signals
         self._active = bool(active)
         self._epochs = epochs.EpochState(
-            total_epochs=total_epochs, work=epoch_work, budget=budget, echo=echo
+            total_epochs=total_epochs, work=epoch_work, budget=spend, echo=echo
         )
         #: Called (from the sampler thread) when the budget is found spent with
         #: ``on_budget="stop"``; ``frugal run`` stops its command there. Set before start().
@@ -196,6 +204,7 @@ class Tracker:
             budget_j=budget_j,
             budget_co2e_g=budget_co2e_g,
             on_budget=on_budget,
+            budget=budget,
             echo=echo,
             active=active,
         )
