@@ -130,6 +130,7 @@ class _Session:
             region=cfg.region,
             pue=cfg.pue,
             handle_signals=False,
+            active=False,  # a technique's epoch reports (early-stop-energy) are not measured
             tags={"bench": self.bench_id, "task": task, "technique": row, "phase": phase},
         )
 

@@ -18,6 +18,7 @@ them, a callable receives them (``frugal run`` prints them itself). Budget lines
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -31,6 +32,10 @@ from frugalml._params import check_number
 from frugalml.errors import BudgetWarning, FrugalWarning, InputError
 from frugalml.measure.budget import Budget, BudgetEvent
 from frugalml.store.columns import FORECAST_COLUMNS
+
+#: The channel's environment variable (``frugalml.measure.channel.ENV_VAR``), checked without
+#: importing the channel.
+ENV_VAR = "FRUGAL_OUTER_RUN"
 
 if TYPE_CHECKING:
     from frugalml.measure.forecast import EarlyStopping, Forecast, Forecaster
@@ -364,24 +369,9 @@ def epoch_end(
         ...         train_one_epoch()
         ...         frugalml.epoch_end()
     """
-    check_epochs("epoch_end", epoch, total_epochs)
-    tracker = active_tracker()
-    if tracker is not None:
-        return tracker.epoch_end(epoch, total_epochs, early_stopping=early_stopping)
-    from frugalml.measure import channel
-
-    outer = channel.client()
-    if outer is not None:
-        state = as_early_stopping(early_stopping)
-        outer.send(
-            "epoch_end",
-            {
-                "epoch": epoch,
-                "total_epochs": total_epochs,
-                "early_stopping": None if state is None else early_stopping_to_dict(state),
-            },
-        )
-        return None
+    found, forecast = _report(epoch, total_epochs, early_stopping)
+    if found:
+        return forecast
     warnings.warn(  # once per calling line (the default filter)
         "frugalml.epoch_end() found no active run: wrap the training in "
         "`with frugalml.track(...):`, or run the script under `frugal run`.",
@@ -389,3 +379,40 @@ def epoch_end(
         stacklevel=2,
     )
     return None
+
+
+def report_epoch(
+    epoch: int | None = None,
+    total_epochs: int | None = None,
+    *,
+    early_stopping: Any = None,
+) -> Forecast | None:
+    """:func:`epoch_end` for library training loops (``EarlyStopEnergy``): tells the active or
+    outer run if there is one, and does nothing otherwise."""
+    return _report(epoch, total_epochs, early_stopping)[1]
+
+
+def _report(
+    epoch: int | None, total_epochs: int | None, early_stopping: Any
+) -> tuple[bool, Forecast | None]:
+    check_epochs("epoch_end", epoch, total_epochs)
+    tracker = active_tracker()
+    if tracker is not None:
+        return True, tracker.epoch_end(epoch, total_epochs, early_stopping=early_stopping)
+    if ENV_VAR not in os.environ:  # no import of the channel otherwise
+        return False, None
+    from frugalml.measure import channel
+
+    outer = channel.client()
+    if outer is None:
+        return False, None
+    state = as_early_stopping(early_stopping)
+    outer.send(
+        "epoch_end",
+        {
+            "epoch": epoch,
+            "total_epochs": total_epochs,
+            "early_stopping": None if state is None else early_stopping_to_dict(state),
+        },
+    )
+    return True, None

@@ -22,7 +22,7 @@ class EnergyMeter:
 
     Args:
         energy_fn: returns cumulative joules (any origin); None starts a nested
-            ``Tracker(db=False, handle_signals=False)`` and reads its total.
+            ``Tracker(db=False, handle_signals=False, active=False)`` and reads its total.
         name: name of the nested tracker's run.
         min_interval_s: read the source at most this often; in between, extrapolate at
             the mean power since ``start()`` (a tracker reading takes a few ms, as long as
@@ -55,7 +55,8 @@ class EnergyMeter:
         if self.energy_fn is None:
             from frugalml.measure.tracker import Tracker
 
-            self._tracker = Tracker(self.name, db=False, handle_signals=False)
+            # not the run frugalml.epoch_end() reports to: a meter inside the user's training
+            self._tracker = Tracker(self.name, db=False, handle_signals=False, active=False)
             self._tracker.start()
         self._t0 = time.perf_counter()
         self._origin = self._read()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
+import math
 import os
 import signal
 import threading
@@ -135,7 +136,7 @@ class Tracker:
         elif spend is None:
             Budget(on_budget=on_budget, owner="Tracker")  # the choice is checked all the same
         if epoch_work is not None:
-            epoch_work = [float(w) for w in epoch_work]
+            epoch_work = _checked_work(epoch_work, total_epochs)
         from frugalml.carbon.regions import resolve_pue, resolve_region
         from frugalml.config import load_config, spool_dir
 
@@ -474,7 +475,7 @@ class Tracker:
 
     def _forward_to_outer(self, run: Run) -> None:
         """Under ``frugal run``: this run's metrics and epoch ends go to the outer run too."""
-        if "FRUGAL_OUTER_RUN" not in os.environ:  # no import of the channel otherwise
+        if epochs.ENV_VAR not in os.environ:  # no import of the channel otherwise
             return
         from frugalml.measure import channel
 
@@ -666,6 +667,24 @@ class Tracker:
                 return fn(*a, **kw)
 
         return wrapper  # type: ignore[return-value]
+
+
+def _checked_work(work: Sequence[float], total_epochs: int | None) -> list[float]:
+    """``epoch_work``: one finite number > 0 per epoch."""
+    from frugalml.errors import InputError
+
+    try:
+        values = [float(w) for w in work]
+    except (TypeError, ValueError):
+        values = []
+    ok = bool(values) and all(math.isfinite(v) and v > 0 for v in values)
+    if not ok or (total_epochs is not None and len(values) != total_epochs):
+        raise InputError(
+            "The 'epoch_work' parameter of Tracker must give one finite number > 0 per epoch "
+            f"(total_epochs={total_epochs} values: the relative work of each epoch). "
+            f"Got {list(work)!r} instead."
+        )
+    return values
 
 
 def _safe_available(sensor: Sensor) -> Any:

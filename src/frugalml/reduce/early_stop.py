@@ -34,12 +34,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from frugalml._lazy import require
 from frugalml._params import check_choice, check_number
 from frugalml.errors import InputError
+from frugalml.measure.epochs import report_epoch
 from frugalml.measure.meter import EnergyMeter
 from frugalml.reduce.base import Needs, Technique
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from frugalml.measure.forecast import EarlyStopping as ForecastStopping
     from frugalml.train.data import TrainData
     from frugalml.train.loop import EpochEnd
 
@@ -116,6 +118,25 @@ class EnergyAwareEarlyStopping:
     @property
     def higher_is_better(self) -> bool:
         return self.monitor.endswith("accuracy")
+
+    def early_stopping_state(self) -> ForecastStopping | None:
+        """This rule's state for the forecast: ``frugalml.epoch_end(early_stopping=stopper)``
+        then forecasts the epochs the rule is expected to run, not the configured ones.
+
+        None for the absolute rule (``min_gain_per_kj``: when it stops depends on the
+        machine's power, which the forecast's rule model leaves out); the forecast then
+        counts the configured epochs.
+        """
+        if self.min_gain_per_kj is not None:
+            return None
+        from frugalml.measure.forecast import EarlyStopping as Stopping
+
+        return Stopping.relative_gain(
+            self.window,
+            self.min_relative_gain,
+            values=[value for _, value in self.history],
+            higher_is_better=self.higher_is_better,
+        )
 
     def _energy_now(self) -> float:
         source = self._energy
@@ -342,6 +363,12 @@ class EarlyStopEnergy(BenchMonitored):
 
         def on_epoch(end: EpochEnd) -> bool:
             stop = stopper(end)
+            # the run the user tracks this training in (if any) forecasts the epochs the rule
+            # will run; its budget may stop the training here (BudgetExceeded)
+            if stop:  # the rule ends the training now: this epoch is the last
+                report_epoch(end.epoch, end.epoch)
+            else:
+                report_epoch(end.epoch, end.epochs, early_stopping=stopper)
             if keep_best and stopper.best_index == len(stopper.history) - 1:
                 best_state.clear()
                 best_state.update(copy.deepcopy(end.model.state_dict()))
