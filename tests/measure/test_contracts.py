@@ -171,9 +171,14 @@ class TestStoreSinkOnSQLite(_RegistrySinkContract):
 
     def break_target(self, sink, tmp_path):
         sink.flush_timeout_s = 0.3  # it will not be written: do not wait for it
-        for suffix in ("", "-wal", "-shm"):
-            (tmp_path / f"registry.db{suffix}").unlink(missing_ok=True)
-        (tmp_path / "registry.db").mkdir()  # a folder where the registry was: cannot open
+        for _ in range(100):  # the writer thread may recreate the file between unlink and mkdir
+            for suffix in ("", "-wal", "-shm"):
+                (tmp_path / f"registry.db{suffix}").unlink(missing_ok=True)
+            try:
+                (tmp_path / "registry.db").mkdir()  # a folder where the registry was: cannot open
+                break
+            except FileExistsError:
+                continue
         sink.writer.journal = None  # and no spool to rebuild it from
         sink.journal = None
         return True
