@@ -48,6 +48,20 @@ def test_one_run_per_fit_with_exact_epoch_figures():
     assert s.end() is None  # a second end is a no-op
 
 
+def test_each_epoch_end_forecasts_the_fits_total():
+    s = session()
+    s.begin(LONE, default_name="fit", config={})
+    s.epoch_end(0, 4)
+    second = s.epoch_end(1, 4)
+    assert second is not None and second.forecast_energy_j is not None
+    # two epochs of 10 J each at steady cost: four epochs forecast near 40 J
+    assert 30.0 <= second.forecast_energy_j <= 50.0
+    assert second.metrics()["frugal/forecast_energy_j"] == second.forecast_energy_j
+    assert s.run is not None and s.run.forecast is not None
+    assert s.run.forecast.energy_j == second.forecast_energy_j
+    s.end()
+
+
 @pytest.mark.parametrize(
     ("on_budget", "status", "stops"),
     [("stop", "budget-stopped", True), ("warn", "finished", False)],

@@ -108,6 +108,9 @@ class EpochFigures:
         epoch_energy_j: this epoch's energy.
         epoch_duration_s: this epoch's wall time.
         components_j: the run's energy so far per component (``cpu``, ``dram``, ``gpu:0``...).
+        forecast_energy_j: the run's forecast total energy (:func:`frugalml.epoch_end`), None
+            while the number of epochs is unknown.
+        forecast_co2e_g: the forecast total CO2e, None likewise.
     """
 
     epoch: int
@@ -116,6 +119,8 @@ class EpochFigures:
     epoch_energy_j: float
     epoch_duration_s: float
     components_j: dict[str, float]
+    forecast_energy_j: float | None = None
+    forecast_co2e_g: float | None = None
 
     @property
     def epoch_power_w(self) -> float:
@@ -133,6 +138,10 @@ class EpochFigures:
         for component, joules in self.components_j.items():
             # not "energy_j/cpu": a key may not be a folder of another in MLflow's file store
             out[f"{METRIC_PREFIX}{metric_key(component)}_energy_j"] = joules
+        if self.forecast_energy_j is not None:
+            out[f"{METRIC_PREFIX}forecast_energy_j"] = self.forecast_energy_j
+        if self.forecast_co2e_g is not None:
+            out[f"{METRIC_PREFIX}forecast_co2e_g"] = self.forecast_co2e_g
         return out
 
 
@@ -207,15 +216,20 @@ class TrainingSession:
         return self._apply_budget(self.run.energy_j["total"], self.run.co2e_g)
 
     def epoch_end(self, epoch: int, total_epochs: int | None = None) -> EpochFigures | None:
-        """Read every sensor now and return what the epoch cost (None when not measuring)."""
+        """Read every sensor now, forecast the fit's total (the run's ``epoch_end``: the
+        forecast history goes to the registry) and return what the epoch cost (None when not
+        measuring). ``epoch`` is 0-based, as the frameworks count."""
         if self.tracker is None or self.run is None:
             return None
         try:
-            run = self.tracker.sample(persist=False)
+            outcome = self.tracker.record_epoch(epoch + 1, total_epochs)
+            run = self.tracker.run
+            assert run is not None
             energy = run.energy_j
         except Exception as e:
             log.debug("frugalml: epoch reading failed: %s", e)
             return None
+        forecast = outcome.forecast
         now = time.monotonic()
         total = energy.pop("total")
         figures = EpochFigures(
@@ -225,10 +239,10 @@ class TrainingSession:
             epoch_energy_j=total - self._epoch_j,
             epoch_duration_s=now - self._epoch_t,
             components_j=energy,
+            forecast_energy_j=None if forecast is None else forecast.energy_j,
+            forecast_co2e_g=None if forecast is None else forecast.co2e_g,
         )
         self._epoch_t, self._epoch_j = now, total
-        # The forecast (run.epoch_end(epoch, total_epochs), issue #14) plugs in here: its
-        # predicted total then goes to _apply_budget too, to warn before the budget is spent.
         if self.settings.has_budget:
             self._apply_budget(total, run.co2e_g)
         return figures
