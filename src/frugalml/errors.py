@@ -16,6 +16,7 @@ __all__ = [
     "FrugalWarning",
     "InputError",
     "MissingDependencyError",
+    "RegistryCorruptError",
     "RegistryNotFoundError",
     "SensorError",
     "SensorPermissionError",
@@ -63,6 +64,11 @@ class SensorPermissionError(SensorError, PermissionError):
 
 class StoreError(FrugalError, OSError):
     """The run registry could not be opened or written."""
+
+
+class RegistryCorruptError(StoreError, InputError):
+    """The registry the user pointed at is corrupt or not a frugalml database (bad input: the
+    CLI exits 2)."""
 
 
 class RegistryNotFoundError(ConfigError):

@@ -158,7 +158,7 @@ def test_corrupt_registry_is_one_line_without_sql(tmp_path, capsys):
     bad = tmp_path / "corrupt.db"
     bad.write_bytes(b"garbage" * 1000)
     for command in (["runs"], ["show", "abc"], ["report", "-o", "-"]):
-        assert run_main([*command, "--db", str(bad)]) == 1
+        assert run_main([*command, "--db", str(bad)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "corrupt" in err, err
         assert "sqlalche.me" not in err and "SELECT" not in err

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from frugalml.errors import StoreError
+from frugalml.errors import RegistryCorruptError, StoreError
 from frugalml.store.columns import (
     FORECAST_COLUMNS,
     METRIC_COLUMNS,
@@ -374,7 +374,7 @@ def describe_db_error(url: str, error: BaseException, *, busy_s: float | None = 
     if path is not None:
         where = path
     if any(k in low for k in _CORRUPT):
-        return StoreError(
+        return RegistryCorruptError(
             f"The registry {where} is corrupt or not a frugalml database ({text}). Point --db or "
             "FRUGAL_DB at the right file, or move this one away to start a new registry."
         )
