@@ -43,22 +43,32 @@ def stored(db: str, run_id: str) -> tuple[int, int]:
 
 # 1 -------------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_01_held_exclusive_lock_never_stalls_log_metric(tmp_path, lock_sqlite):
+def test_01_held_exclusive_lock_never_stalls_log_metric(tmp_path, lock_sqlite, monkeypatch):
+    monkeypatch.setattr("frugalml.measure.sinks.COMMIT_EVERY_S", 0.1)  # late = over 1.1 s
     db = str(tmp_path / "r.db")
     Store(db).close()
-    latencies = []
-    with lock_sqlite(db, 2.5) as holder:
-        tracker = Tracker("locked", sensors=[ConstantPowerSensor(10.0)], db=db, interval_s=0.05)
-        run = tracker.start()
-        i = 0
-        while holder.poll() is None:  # the whole time the lock is held
-            t = time.perf_counter()
-            run.log_metric("loss", 1.0 / (i + 1), step=i)
-            latencies.append(time.perf_counter() - t)
-            i += 1
-            time.sleep(0.002)
-        time.sleep(0.3)
-        tracker.stop()
+    latencies, handled = [], []
+    previous = signal.signal(signal.SIGTERM, lambda *_: handled.append(time.perf_counter()))
+    try:
+        with lock_sqlite(db, 2.5) as holder:
+            tracker = Tracker("locked", sensors=[ConstantPowerSensor(10.0)], db=db, interval_s=0.05)
+            run = tracker.start()  # chains the application's SIGTERM handler
+            i = 0
+            while holder.poll() is None:  # the whole time the lock is held
+                if i == 200:
+                    sent = time.perf_counter()
+                    os.kill(os.getpid(), signal.SIGTERM)
+                t = time.perf_counter()
+                run.log_metric("loss", 1.0 / (i + 1), step=i)
+                latencies.append(time.perf_counter() - t)
+                i += 1
+                time.sleep(0.002)
+            time.sleep(0.3)
+            tracker.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    # before: the application's handler waited for the registry (5.3 s late)
+    assert len(handled) == 1 and handled[0] - sent < 0.1
     latencies.sort()
     p99 = latencies[int(0.99 * len(latencies))]
     assert len(latencies) > 300
@@ -68,6 +78,36 @@ def test_01_held_exclusive_lock_never_stalls_log_metric(tmp_path, lock_sqlite):
     assert stored(db, run.id) == (run.sample_rows, i)
     assert run.sample_rows >= 2 * 25  # 2 components x ~50 samples
     assert Store(db).get_run(run.id).status == "finished"
+    # ... and the run says, at stop, that some rows were late
+    assert run.registry["delayed_rows"] > 0 and run.registry["max_delay_s"] > 1.1
+    assert run.registry["spooled"] is None and run.registry["lost_rows"] == 0
+    assert any("reached the registry late" in e["message"] for e in run.errors)
+
+
+@pytest.mark.slow
+def test_01c_a_registry_locked_at_stop_leaves_the_run_in_the_spool_then_it_lands(
+    tmp_path, lock_sqlite
+):
+    db = str(tmp_path / "r.db")
+    Store(db).close()
+    with lock_sqlite(db, 6.0) as holder:  # released when the block ends (holder killed)
+        tracker = Tracker("late", sensors=[ConstantPowerSensor(10.0)], db=db, interval_s=0.05)
+        run = tracker.start()
+        time.sleep(0.3)
+        t = time.monotonic()
+        tracker.stop()
+        assert time.monotonic() - t < 2.0 + 0.5  # stop waits at most 2 s (FLUSH_TIMEOUT_S)
+        assert holder.poll() is None  # the lock was held all along
+    spooled = run.registry["spooled"]
+    assert spooled and spooled.endswith(f"{run.id}.jsonl")
+    assert any("kept in the spool" in e["message"] for e in run.errors)
+    # the background writer (or else the next access) puts the whole run in the registry
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and Path(spooled).exists():
+        time.sleep(0.1)
+    rec = Store(db).get_run(run.id)
+    assert rec.status == "finished" and stored(db, run.id) == (run.sample_rows, 0)
+    assert not Path(spooled).exists()
 
 
 @pytest.mark.slow

@@ -155,6 +155,21 @@ def test_readers_on_postgresql_cannot_write(postgres_url):
         conn.exec_driver_sql("CREATE TABLE sneaky (x int)")
 
 
+def test_network_statements_time_out_as_configured(postgres_url, tmp_path, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_text("db_statement_timeout_s = 0.25\n")
+    monkeypatch.setenv("FRUGAL_CONFIG", str(config))
+    import sqlalchemy as sa
+
+    for readonly in (False, True):
+        store = Store(postgres_url, readonly=readonly)
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar_one() == "250ms"
+            with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
+                conn.exec_driver_sql("SELECT pg_sleep(2)")
+        store.close()
+
+
 def test_config_file_values_are_checked(tmp_path, monkeypatch):
     from frugalml.config import load_config
 
