@@ -1,10 +1,13 @@
-"""Schema versions: every frozen registry of an older version upgrades with all its rows, and
-creation/migration is serialised between concurrent first writers (see tests/faults)."""
+"""Schema versions: every frozen registry of an older version upgrades with all its rows (on
+SQLite and PostgreSQL), and creation/migration is serialised between concurrent first writers
+(see tests/faults)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,41 @@ def _counts(db: Path) -> tuple[int, int, int]:
             conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
             for t in ("runs", "samples", "metrics")
         )  # type: ignore[return-value]
+
+
+def test_frozen_registry_upgrades_on_postgresql(postgres_url):
+    """The frozen v1 registry, loaded table by table into a new PostgreSQL database, upgrades
+    there too (``ALTER TABLE`` under the advisory lock) with every row."""
+    import psycopg
+
+    from frugalml.store.url import resolve_db_url
+
+    conninfo = resolve_db_url(postgres_url).replace("postgresql+psycopg://", "postgresql://")
+    name = f"old_{os.getpid()}_{int(time.time() * 1000) % 100000}"
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    url = postgres_url.replace("/postgres?", f"/{name}?")
+    try:
+        old = sa.create_engine(f"sqlite:///{FROZEN[0]}")
+        tables = sa.MetaData()
+        tables.reflect(bind=old)
+        pg = sa.create_engine(resolve_db_url(url))
+        tables.create_all(pg)
+        with old.connect() as src, pg.begin() as dst:
+            for table in tables.sorted_tables:
+                rows = [dict(r._mapping) for r in src.execute(sa.select(table))]
+                if rows:
+                    dst.execute(sa.insert(table), rows)
+        pg.dispose()
+        old.dispose()
+        store = Store(url)
+        assert store.schema_version == SCHEMA_VERSION
+        finished = store.get_run("f1000000000000a1")
+        assert finished.status == "finished" and finished.energy_j == 30.0
+        assert [s["energy_j"] for s in store.samples(finished.id)] == [8.0, 2.0] * 3
+        assert all(s["method"] is None for s in store.samples(finished.id))  # added in v2
+        assert store.get_run("f1000000000000b2").status == "interrupted"
+        store.close()
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
