@@ -112,6 +112,15 @@ def test_wal_mode(tmp_path):
     s = Store(tmp_path / "w.db")
     with s.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    from frugalml.store.backend import SqliteWriter
+
+    writer = SqliteWriter(f"sqlite:///{tmp_path / 'w.db'}", str(tmp_path / "w.db"))
+    try:  # the tracker's own writer (sqlite3, no SQLAlchemy): the same settings
+        assert writer._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert writer._conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    finally:
+        writer.close()
 
 
 def test_dead_writer_shows_interrupted():
