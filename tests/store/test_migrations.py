@@ -105,8 +105,9 @@ def _counts(db: Path) -> tuple[int, int, int]:
         )  # type: ignore[return-value]
 
 
-def test_frozen_registry_upgrades_on_postgresql(postgres_url):
-    """The frozen v1 registry, loaded table by table into a new PostgreSQL database, upgrades
+@pytest.mark.parametrize("frozen", FROZEN, ids=lambda p: p.stem)
+def test_frozen_registry_upgrades_on_postgresql(postgres_url, frozen):
+    """A frozen registry, loaded table by table into a new PostgreSQL database, upgrades
     there too (``ALTER TABLE`` under the advisory lock) with every row."""
     import psycopg
 
@@ -118,7 +119,7 @@ def test_frozen_registry_upgrades_on_postgresql(postgres_url):
         admin.execute(f"CREATE DATABASE {name}")
     url = postgres_url.replace("/postgres?", f"/{name}?")
     try:
-        old = sa.create_engine(f"sqlite:///{FROZEN[0]}")
+        old = sa.create_engine(f"sqlite:///{frozen}")
         tables = sa.MetaData()
         tables.reflect(bind=old)
         pg = sa.create_engine(resolve_db_url(url))
