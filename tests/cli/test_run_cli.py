@@ -95,10 +95,12 @@ def test_runs_and_show(tmp_path):
 
 
 def _burn_cmd(duty: float, seconds: float) -> list[str]:
+    """A child busy ``duty`` of each 10 ms until it has used ``duty * seconds`` CPU-seconds:
+    a fixed amount of work, whatever else the machine runs (on a loaded machine a "full
+    core" for a fixed wall time is less than a core)."""
     code = (
         "import time\n"
-        f"end = time.monotonic() + {seconds}\n"
-        "while time.monotonic() < end:\n"
+        f"while time.process_time() < {duty * seconds}:\n"
         "    t = time.monotonic()\n"
         f"    while time.monotonic() - t < 0.01 * {duty}: pass\n"
         f"    time.sleep(0.01 * (1 - {duty}))\n"
