@@ -14,6 +14,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -30,6 +31,25 @@ def _isolated_frugal_env(
     monkeypatch.setenv("FRUGAL_SPOOL", str(home / "spool"))
     for var in ("FRUGAL_REGION", "FRUGAL_PUE", "FRUGAL_OUTER_RUN"):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_run_left_tracked() -> Iterator[None]:
+    """A test that leaves a tracker started (a session never ended, a ``start()`` with no
+    ``stop()``) leaves an active run that the next test's ``frugalml.epoch_end()`` would find:
+    stop it here and fail the test that leaked it."""
+    yield
+    tracker_module = sys.modules.get("frugalml.measure.tracker")
+    if tracker_module is None:
+        return
+    leaked = list(tracker_module._LIVE)
+    for tracker in leaked:
+        tracker.stop(status="interrupted", error="left running by a test")
+    if leaked:
+        pytest.fail(
+            f"{len(leaked)} tracker(s) left running: {[t.run.name for t in leaked]}; stop them "
+            "(end the session, leave the `with` block, call stop()) before the test returns"
+        )
 
 
 def _pg_bin() -> str | None:

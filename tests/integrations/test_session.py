@@ -88,7 +88,8 @@ def test_co2e_budget():
     with pytest.warns(BudgetWarning, match="CO2e budget"):
         s.epoch_end(0)
     assert s.stop_requested
-    s.end()  # else the run stays the process's active run for the tests that follow
+    run = s.end()  # else the run stays the process's active run for the tests that follow
+    assert run is not None and run.status == "budget-stopped"
 
 
 def test_over_budget_between_steps_reads_the_last_sample():

@@ -21,7 +21,13 @@ from frugalml.cli._common import (
     print_tsv,
 )
 
-STATUS_STYLE = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+STATUS_STYLE = {
+    "finished": "green",
+    "failed": "red",
+    "interrupted": "yellow",
+    "running": "cyan",
+    "budget-stopped": "yellow",
+}
 TSV_COLUMNS = (
     "id",
     "name",
@@ -47,7 +53,8 @@ TSV_COLUMNS = (
     "when it holds * or ? (e.g. 'train-*').",
 )
 @click.option(
-    "--status", type=click.Choice(["running", "finished", "failed", "interrupted"]), default=None
+    "--status", type=click.Choice(["running", "finished", "failed", "interrupted", "budget-stopped"]),
+    default=None,
 )
 @format_options
 @db_option
@@ -178,6 +185,7 @@ def _tsv_row(r: Any) -> list[object]:
 @db_option
 def show(run_id: str, out_format: str | None, as_json: bool, db: str | None) -> None:
     """Show one run (RUN_ID or a unique prefix, or a run.json / --out folder) with its components."""
+    from frugalml.cli._forecasts import forecast_error, forecast_table
     from frugalml.cli.summary import print_summary
     from frugalml.store import open_registry
 
@@ -216,7 +224,15 @@ def show(run_id: str, out_format: str | None, as_json: bool, db: str | None) -> 
     data.setdefault("scope", record.scope)
     samples = store.samples(record.id)
     metrics = store.metrics(record.id)
+    forecasts = store.forecasts(record.id)
     data["samples"] = len(samples)
+    data["forecasts"] = [
+        {
+            **{k: v for k, v in row.items() if k not in ("id", "run_id")},
+            "error_vs_final": forecast_error(row, record.energy_j, record.status),
+        }
+        for row in forecasts
+    ]
     if how == "json":
         click.echo(json.dumps(data, indent=2, default=str))
         return
@@ -231,6 +247,10 @@ def show(run_id: str, out_format: str | None, as_json: bool, db: str | None) -> 
             f"{fmt.energy(record.energy_j)} · {fmt.co2e(record.co2e_g)} CO2e"
         )
     )
+    if forecasts:
+        out.print(forecast_table(forecasts, record.energy_j, record.status))
+    if record.status == "budget-stopped":
+        out.print(cell(f"Budget-stopped: {data.get('error') or 'its budget was spent'}.", "yellow"))
     if record.status == "interrupted":
         out.print(
             cell(

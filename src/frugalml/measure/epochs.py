@@ -69,9 +69,11 @@ class ReportsEarlyStopping(Protocol):
 
 def as_early_stopping(value: Any) -> EarlyStopping | None:
     """An :class:`EarlyStopping` from what a user passes as ``early_stopping``."""
+    if value is None:  # before the import: the forecast model loads numpy (~1 s cold)
+        return None
     from frugalml.measure.forecast import EarlyStopping
 
-    if value is None or isinstance(value, EarlyStopping):
+    if isinstance(value, EarlyStopping):
         return value
     if isinstance(value, ReportsEarlyStopping):
         return value.early_stopping_state()

@@ -18,6 +18,7 @@ Order of use (``frugal run``)::
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,16 @@ class OuterService:
             if run is not None:
                 run.add_error("channel", note)
         self._started.set()
+        if self._serving:
+            # The forecast model loads numpy (about a second cold on a busy machine): load it
+            # now, while the command starts, so that the first epoch ends' readings are not
+            # taken late, after the channel's thread waited for the import.
+            threading.Thread(
+                target=importlib.import_module,
+                args=("frugalml.measure.forecast",),
+                name="frugalml-forecast-import",
+                daemon=True,
+            ).start()
 
     def close(self) -> None:
         """Handle what the command sent, stop listening, record what was lost in the run."""

@@ -165,7 +165,9 @@ def build_report(
             for i, r in enumerate(infos, start=1):
                 samples = st.samples(r.id) if r.id in stats else []
                 report.timelines.append(
-                    build_timeline(r, samples, st.metrics(r.id), f"timeline-{i}")
+                    build_timeline(
+                        r, samples, st.metrics(r.id), f"timeline-{i}", st.forecasts(r.id)
+                    )
                 )
         elif len(infos) > timeline_max_runs:
             report.timeline_note = (

@@ -19,6 +19,7 @@ from typing import Any
 
 from frugalml import _fmt as fmt
 from frugalml.report.data import RunInfo, number
+from frugalml.report.forecast import forecast_figure
 from frugalml.report.model import Timeline
 from frugalml.report.plots import Band, Figure, Series
 
@@ -87,9 +88,14 @@ def _finite(row: dict[str, Any], *keys: str) -> bool:
 
 
 def build_timeline(
-    run: RunInfo, samples: list[dict[str, Any]], metrics: list[dict[str, Any]], fig_prefix: str
+    run: RunInfo,
+    samples: list[dict[str, Any]],
+    metrics: list[dict[str, Any]],
+    fig_prefix: str,
+    forecasts: list[dict[str, Any]] | None = None,
 ) -> Timeline:
-    """Figures and notes for one run from its sample and metric rows (registry dicts)."""
+    """Figures and notes for one run from its sample, metric and forecast rows (registry
+    dicts)."""
     tl = Timeline(run_id=run.id, run_name=run.name, status=run.status)
     n_samples = len(samples)
     samples = [s for s in samples if _finite(s, "t_s", "energy_j", "power_w")]
@@ -159,6 +165,9 @@ def build_timeline(
                     caption=f"Mean power over each sampling interval; methods: {run.method}.",
                 )
             )
+    forecast = forecast_figure(run, forecasts or [], f"{fig_prefix}-forecast")
+    if forecast is not None:
+        tl.figures.append(forecast)
     by_name: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for m in metrics:
         by_name[str(m["name"])].append((float(m["t_s"]), float(m["value"])))
