@@ -70,7 +70,7 @@ def test_epoch_ends_of_the_command_forecast_in_the_outer_run(tmp_path):
 
 
 def test_on_budget_stop_sigterms_the_command_records_and_exits_124(tmp_path):
-    r, store, run = frugal_run(
+    r, _, run = frugal_run(
         tmp_path, "--budget-j", "0.5", "--on-budget", "stop", "--grace", "5", epochs=10_000
     )
     assert r.returncode == 124, r.stderr
@@ -182,6 +182,6 @@ def test_show_runs_and_report_know_forecasts_and_the_new_status(backend, tmp_pat
     assert stopped_id in ids and run_id not in ids
     report = build_report(runs=[run_id], store=db)
     (figure,) = [f for f in report.timelines[0].figures if f.id.endswith("-forecast")]
-    assert [s.name for s in figure.series][0] == "forecast of the total"
+    assert figure.series[0].name == "forecast of the total"
     assert "final" in [s.name for s in figure.series]
     assert f"{abs(400.0 / final - 1) * 100:.1f} % after the first epoch end" in figure.caption

@@ -62,6 +62,20 @@ def test_each_epoch_end_forecasts_the_fits_total():
     s.end()
 
 
+def test_an_unknown_number_of_epochs_keeps_the_last_total():
+    s = session()
+    s.settings.tracker_kwargs["echo"] = False  # the forecast line: tested in tests/measure
+    run = s.begin(LONE, default_name="fit", config={})
+    assert run is not None
+    s.epoch_end(0, 5)
+    s.epoch_end(1, 5)
+    third = s.epoch_end(2, -1)  # Lightning's max_epochs=-1: no end given, the last total kept
+    assert third is not None and third.forecast_energy_j is not None
+    assert run.forecast is not None and run.forecast.epochs_seen == 3
+    assert run.forecast.total_epochs == 5
+    assert s.end() is run
+
+
 @pytest.mark.parametrize(
     ("on_budget", "status", "stops"),
     [("stop", "budget-stopped", True), ("warn", "finished", False)],

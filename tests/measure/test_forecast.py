@@ -224,3 +224,28 @@ def test_forecaster_keeps_history_and_rates_its_lines() -> None:
     with pytest.raises(InputError):
         fc.update(3, 5.0, 70.0)  # epoch 3 again
     assert len(fc.readings) == 4
+
+
+def test_the_step_search_from_cumulative_sums_matches_trying_every_split():
+    """``_best_step`` scores every split at once; the scan it replaced is the reference."""
+    from frugalml.measure._forecast_series import MIN_SEGMENT, _best_step
+
+    def scan(y, w):
+        n, best = len(y), None
+        splits = range(MIN_SEGMENT, n - MIN_SEGMENT + 1)
+        for k in splits:
+            m1, m2 = np.average(y[:k], weights=w[:k]), np.average(y[k:], weights=w[k:])
+            sse = np.sum(w[:k] * (y[:k] - m1) ** 2) + np.sum(w[k:] * (y[k:] - m2) ** 2)
+            t = abs(m2 - m1) / math.sqrt(sse / (n - 2) * (1 / w[:k].sum() + 1 / w[k:].sum()))
+            if best is None or t > best[2]:
+                best = (k, sse, t, len(splits))
+        return best
+
+    rng = np.random.default_rng(0)
+    for n in (2 * MIN_SEGMENT, 7, 40, 300):
+        y = 1e6 + rng.normal(0, 1, n) + np.where(np.arange(n) > n // 3, 3.0, 0.0)
+        w = rng.integers(1, 3, n).astype(float)
+        got, want = _best_step(y, w), scan(y, w)
+        assert got is not None and want is not None
+        assert got[0] == want[0] and got[3] == want[3]
+        assert got[1] == pytest.approx(want[1], rel=1e-6) and got[2] == pytest.approx(want[2])

@@ -165,3 +165,14 @@ def test_bad_technique_parameters(vec_data):
 def test_relative_rule_stops_a_run_that_never_improves():
     stop = EnergyAwareEarlyStopping(window=3, monitor="val_accuracy")
     assert run(stop, [1.0] * 10) == 4
+
+
+def test_a_callback_that_measures_itself_stops_its_meter_after_the_fit(vec_data):
+    """energy=None: the callback starts a meter (a tracker and its sampler thread) at the first
+    epoch; after the fit's last epoch nothing of it is left running."""
+    from frugalml.measure import tracker as tracker_module
+
+    stop = EnergyAwareEarlyStopping(window=50, monitor="train_loss")
+    fit(vec_data.make_model(), vec_data, epochs=2, callbacks=[stop])
+    assert len(stop.history) == 2 and stop._meter is not None
+    assert not list(tracker_module._LIVE)

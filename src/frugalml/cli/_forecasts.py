@@ -42,9 +42,7 @@ def shown_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
     return [*rows[:head], None, *rows[-(MAX_ROWS - head - 1) :]]
 
 
-def forecast_table(
-    rows: list[dict[str, Any]], final_energy_j: float | None, status: str
-) -> Table:
+def forecast_table(rows: list[dict[str, Any]], final_energy_j: float | None, status: str) -> Table:
     """A Rich table of the forecast history (the registry's ``forecasts`` rows, in order)."""
     table = Table(
         title=f"forecast at each epoch end ({len(rows)} in all)",

@@ -53,7 +53,8 @@ TSV_COLUMNS = (
     "when it holds * or ? (e.g. 'train-*').",
 )
 @click.option(
-    "--status", type=click.Choice(["running", "finished", "failed", "interrupted", "budget-stopped"]),
+    "--status",
+    type=click.Choice(["running", "finished", "failed", "interrupted", "budget-stopped"]),
     default=None,
 )
 @format_options

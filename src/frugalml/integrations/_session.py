@@ -218,11 +218,13 @@ class TrainingSession:
     def epoch_end(self, epoch: int, total_epochs: int | None = None) -> EpochFigures | None:
         """Read every sensor now, forecast the fit's total (the run's ``epoch_end``: the
         forecast history goes to the registry) and return what the epoch cost (None when not
-        measuring). ``epoch`` is 0-based, as the frameworks count."""
+        measuring). ``epoch`` is 0-based, as the frameworks count; ``total_epochs`` that is
+        not a positive integer (Lightning's ``max_epochs=-1``) leaves the total unknown."""
         if self.tracker is None or self.run is None:
             return None
+        known = isinstance(total_epochs, int) and total_epochs > 0  # Lightning's -1: no end
         try:
-            outcome = self.tracker.record_epoch(epoch + 1, total_epochs)
+            outcome = self.tracker.record_epoch(epoch + 1, total_epochs if known else None)
             run = self.tracker.run
             assert run is not None
             energy = run.energy_j

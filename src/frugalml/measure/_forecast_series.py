@@ -202,22 +202,24 @@ def fit_series(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> SeriesFit:
 
 def _best_step(y: np.ndarray, w: np.ndarray) -> tuple[int, float, float, int] | None:
     """The split (first index of the second segment) with the largest two-segment t statistic:
-    ``(split, SSE, t, splits tried)``. Each segment has at least ``MIN_SEGMENT`` points."""
+    ``(split, SSE, t, splits tried)``. Each segment has at least ``MIN_SEGMENT`` points.
+
+    Every split at once from cumulative sums (O(n): ``epoch_end`` runs this in the training's
+    thread at every epoch, and a run may have thousands of epochs); ``y`` is centred first so
+    that the sums of squares lose no precision.
+    """
     n = len(y)
-    splits = range(MIN_SEGMENT, n - MIN_SEGMENT + 1)
-    best: tuple[int, float, float, int] | None = None
-    for split in splits:
-        sse = 0.0
-        means, weights = [], []
-        for seg_y, seg_w in ((y[:split], w[:split]), (y[split:], w[split:])):
-            mean = np.average(seg_y, weights=seg_w)
-            sse += float(np.sum(seg_w * (seg_y - mean) ** 2))
-            means.append(mean)
-            weights.append(float(seg_w.sum()))
-        s2 = sse / (n - 2)
-        t = abs(means[1] - means[0]) / math.sqrt(
-            max(s2 * (1 / weights[0] + 1 / weights[1]), 1e-300)
-        )
-        if best is None or t > best[2]:
-            best = (split, sse, t, len(splits))
-    return best
+    first, last = MIN_SEGMENT, n - MIN_SEGMENT  # splits first..last inclusive
+    if last < first:
+        return None
+    yc = y - np.average(y, weights=w)
+    cw, cwy, cwyy = np.cumsum(w), np.cumsum(w * yc), np.cumsum(w * yc * yc)
+    k = np.arange(first, last + 1)
+    w1, s1, q1 = cw[k - 1], cwy[k - 1], cwyy[k - 1]
+    w2, s2, q2 = cw[-1] - w1, cwy[-1] - s1, cwyy[-1] - q1
+    mean1, mean2 = s1 / w1, s2 / w2
+    sse = np.maximum(q1 - s1 * mean1, 0.0) + np.maximum(q2 - s2 * mean2, 0.0)
+    var = np.maximum(sse / (n - 2) * (1 / w1 + 1 / w2), 1e-300)
+    t = np.abs(mean2 - mean1) / np.sqrt(var)
+    best = int(np.argmax(t))  # the first of equal maxima, as a scan in order would keep
+    return int(k[best]), float(sse[best]), float(t[best]), len(k)

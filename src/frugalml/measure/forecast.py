@@ -257,15 +257,16 @@ def _work(work: Sequence[float] | None, total: int) -> np.ndarray:
 def _intervals(
     points: list[EpochReading], weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per interval: mid-epoch, joules and seconds per unit of work, epochs spanned."""
-    x, energy, seconds, span = [], [], [], []
-    for prev, cur in itertools.pairwise(points):
-        units = float(weights[prev.epoch : cur.epoch].sum())
-        x.append((prev.epoch + 1 + cur.epoch) / 2)
-        energy.append((cur.energy_j - prev.energy_j) / units)
-        seconds.append((cur.t_s - prev.t_s) / units)
-        span.append(cur.epoch - prev.epoch)
-    return (np.array(x), np.array(energy), np.array(seconds), np.array(span, dtype=float))
+    """Per interval: mid-epoch, joules and seconds per unit of work, epochs spanned.
+
+    Vectorised: this runs at every epoch end over every reading so far."""
+    epoch = np.array([p.epoch for p in points], dtype=np.int64)
+    energy = np.array([p.energy_j for p in points], dtype=float)
+    t_s = np.array([p.t_s for p in points], dtype=float)
+    cum_work = np.concatenate(([0.0], np.cumsum(weights)))
+    units = cum_work[epoch[1:]] - cum_work[epoch[:-1]]
+    x = (epoch[:-1] + 1 + epoch[1:]) / 2
+    return x, np.diff(energy) / units, np.diff(t_s) / units, np.diff(epoch).astype(float)
 
 
 def _future(seen: int, end: float, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -198,7 +198,16 @@ class EnergyAwareEarlyStopping:
         else:
             value = _val_loss(end.model, self.val_data)
             end.model.train()
-        return self.update(value)
+        stop = self.update(value)
+        if stop or end.epoch >= end.epochs:  # the fit's last epoch: the meter is done
+            self.close()
+        return stop
+
+    def close(self) -> None:
+        """Stop the energy meter this callback started itself (``energy=None``); the fit
+        callback does it after the last epoch. A meter passed in is the caller's to stop."""
+        if self._meter is not None:
+            self._meter.stop()
 
 
 def _val_loss(model: nn.Module, val: Any) -> float:
