@@ -185,3 +185,8 @@ def test_show_runs_and_report_know_forecasts_and_the_new_status(backend, tmp_pat
     assert figure.series[0].name == "forecast of the total"
     assert "final" in [s.name for s in figure.series]
     assert f"{abs(400.0 / final - 1) * 100:.1f} % after the first epoch end" in figure.caption
+    stopped_report = build_report(runs=[stopped_id], store=db)
+    assert "1 run(s) were stopped at their energy or carbon budget" in " ".join(
+        stopped_report.summary.notes
+    )
+    assert "energy budget spent" in " ".join(stopped_report.runs[0].notes)

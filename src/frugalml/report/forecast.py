@@ -35,10 +35,12 @@ def forecast_figure(run: RunInfo, forecasts: list[dict[str, Any]], fig_id: str) 
         )
     ]
     for key, label in (("energy_j_low", "interval low"), ("energy_j_high", "interval high")):
-        pts = [(x, float(r[key])) for x, r in zip(t, rows, strict=True) if number(r.get(key))]
+        pts: list[tuple[float, float] | None] = [
+            (x, float(r[key])) for x, r in zip(t, rows, strict=True) if number(r.get(key))
+        ]
         if pts:
             series.append(Series(name=label, points=pts, color=0, dashed=True))
-    spent = [
+    spent: list[tuple[float, float] | None] = [
         (x, float(r["energy_j_so_far"]))
         for x, r in zip(t, rows, strict=True)
         if number(r.get("energy_j_so_far")) is not None

@@ -267,6 +267,10 @@ def runs_summary(runs: list[RunInfo], no_samples: int = 0) -> Summary:
         ("interrupted", "were interrupted (figures up to their last saved sample)"),
         ("running", "are still running (figures so far)"),
         ("failed", "failed"),
+        (
+            "budget-stopped",
+            "were stopped at their energy or carbon budget (figures up to the stop)",
+        ),
     ):
         if statuses.get(status):
             s.notes.append(f"{statuses[status]} run(s) {word}.")
