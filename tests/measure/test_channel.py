@@ -190,3 +190,14 @@ def test_a_forked_process_gets_its_own_connection(
     found = channel.client()
     assert found is not None
     found.close()
+
+
+def test_a_burst_still_unhandled_at_close_is_counted_not_lost_silently() -> None:
+    srv = ChannelServer("r1", handlers={"slow": lambda m: time.sleep(0.01)})
+    srv.start()
+    client = _client(srv, "r1")
+    for i in range(100):  # 1 s of handling, sent in a few ms
+        assert client.send("slow", {"i": i})
+    client.close()
+    stats = srv.close(timeout_s=0.1)
+    assert stats.received == 100 and 0 < stats.unhandled < 100

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: How long a message that arrives before the run has started waits for it.
 _START_WAIT_S = 10.0
+#: How long, after the command exited, its last messages may take to be handled.
+_CLOSE_WAIT_S = 5.0
 
 
 class OuterService:
@@ -87,7 +89,8 @@ class OuterService:
         if not self._serving:
             return
         self._serving = False
-        stats = self.server.close()
+        # The command has exited: what it sent is handled (a reading each), within bounds.
+        stats = self.server.close(timeout_s=_CLOSE_WAIT_S)
         run = self.tracker.run
         if run is None:
             return
@@ -98,6 +101,11 @@ class OuterService:
             problems.append(f"{stats.refused} malformed or foreign message(s) refused")
         if stats.failed:
             problems.append(f"{stats.failed} message(s) could not be applied")
+        if stats.unhandled:
+            problems.append(
+                f"{stats.unhandled} message(s) arrived faster than they could be handled and "
+                f"were still waiting {_CLOSE_WAIT_S:g} s after the command exited: left out"
+            )
         if problems:
             detail = "; ".join(stats.errors[:3])
             run.add_error(
