@@ -18,7 +18,7 @@ def test_counts_and_sizes():
     model[0].requires_grad_(False)
     with torch.no_grad():
         model[2].weight[0] = 0
-    stats = param_stats(model)
+    stats = param_stats(model, state_dict_size=True)
     assert stats.params == 44 + 8 + 10
     assert stats.params_trainable == 8 + 10
     assert stats.params_nonzero == 62 - 4 - 4  # zeroed row, batch-norm bias initialised to 0
@@ -28,6 +28,41 @@ def test_counts_and_sizes():
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     assert stats.state_dict_bytes == len(buffer.getvalue())
+
+
+def test_state_dict_size_only_on_request():
+    model = nn.Linear(3, 2)
+    assert param_stats(model).state_dict_bytes is None
+    assert frugalml.profile(model, torch.ones(1, 3)).state_dict_bytes is None
+    sized = frugalml.profile(model, torch.ones(1, 3), state_dict_size=True)
+    assert sized.state_dict_bytes is not None and sized.state_dict_bytes > sized.size_bytes
+
+
+def test_each_weight_is_read_once_for_its_non_zero_count(monkeypatch):
+    from frugalml.profiler import traffic
+
+    counted = []
+    real = traffic._count_nonzero
+    monkeypatch.setattr(traffic, "_count_nonzero", lambda t: counted.append(t.shape) or real(t))
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4, bias=False))
+    p = frugalml.profile(model, torch.randn(2, 6))
+    # the forward pass reads the weights transposed; the statistics reuse those counts
+    assert sorted(counted) == sorted([(6, 5), (5,), (5, 4)])
+    assert p.params_nonzero == p.params
+
+
+def test_fp16_dynamic_quantization_sizes_weights_as_float16():
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    model = nn.Sequential(nn.Linear(8, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's deprecation notice
+        q = quantize_dynamic(model, {nn.Linear}, dtype=torch.float16)
+    p = frugalml.profile(q, torch.randn(2, 8))
+    assert p.size_bytes_by_dtype == {"float16": 8 * 4 * 2, "float32": 4 * 4}  # bias stays
+    assert p.params == 8 * 4 + 4
 
 
 def test_shared_parameters_count_once():

@@ -92,8 +92,8 @@ def _quantize_dynamic(model):
 def test_dynamic_int8_linear_counts_integer_macs():
     model = _mlp(bias=True).eval()
     x = torch.randn(BATCH, WIDTH)
-    fp = frugalml.profile(model, x)
-    q = frugalml.profile(_quantize_dynamic(model), x)
+    fp = frugalml.profile(model, x, state_dict_size=True)
+    q = frugalml.profile(_quantize_dynamic(model), x, state_dict_size=True)
     assert q.macs == fp.macs
     assert q.macs_by_dtype == {"int8": fp.macs}
     assert fp.macs_by_dtype == {"float32": fp.macs}

@@ -40,11 +40,11 @@ def model_facts(model: nn.Module, example: torch.Tensor) -> ModelFacts:
     """Parameters, saved size and MACs/FLOPs of ``model`` on one sample (frugalml.profile)."""
     from frugalml.profiler import profile
 
-    p = profile(model, (example[:1],))
+    p = profile(model, (example[:1],), state_dict_size=True)
     return ModelFacts(
         params=int(p.params),
         params_nonzero=int(p.params_nonzero),
-        size_bytes=int(p.state_dict_bytes),
+        size_bytes=int(p.state_dict_bytes or 0),
         macs=int(p.macs),
         flops=int(p.flops),
         flops_effective=int(p.flops_effective),

@@ -95,6 +95,7 @@ def flops(
         train=train,
         latency_runs=runs if measure else 0,
         measure_energy=measure,
+        state_dict_size=True,
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(depth=depth), indent=2))

@@ -67,6 +67,7 @@ def profile(
     measure_energy: bool = False,
     energy_min_duration_s: float = 0.5,
     track: Callable[..., Any] | None = None,
+    state_dict_size: bool = False,
 ) -> Profile:
     """Count MACs/FLOPs, parameters and bytes of ``model`` on ``example_inputs``.
 
@@ -87,6 +88,9 @@ def profile(
         measure_energy: measure energy per inference with ``frugalml.track``.
         energy_min_duration_s: the least time (s) to measure energy over.
         track: stand-in for ``frugalml.track`` (tests, custom sensors).
+        state_dict_size: also compute ``state_dict_bytes``, the exact size of
+            ``torch.save(model.state_dict())`` (serialising costs a copy of every weight
+            byte; ``size_bytes``, from the tensors, is always there).
 
     Returns:
         A :class:`Profile`.
@@ -99,7 +103,7 @@ def profile(
     """
     torch = require("torch", "frugalml.profile")
     from frugalml.profiler.params import param_stats
-    from frugalml.profiler.passes import count_forward, count_train_step
+    from frugalml.profiler.passes import count_forward, count_train_step, model_weights
     from frugalml.profiler.traffic import iter_tensors
 
     if not isinstance(model, torch.nn.Module):
@@ -114,9 +118,10 @@ def profile(
     tensors = [*iter_tensors(args), *iter_tensors(kwargs)]
     batch_size = int(tensors[0].shape[0]) if tensors and tensors[0].dim() else 1
 
-    forward, _ = count_forward(model, args, kwargs)
+    weights = model_weights(model)  # one non-zero count per weight, shared by both
+    forward, _ = count_forward(model, args, kwargs, weights)
     names = _module_names(model)
-    stats = param_stats(model)
+    stats = param_stats(model, weights=weights, state_dict_size=state_dict_size)
     result = Profile(
         batch_size=batch_size,
         input_shapes=[list(t.shape) for t in tensors],

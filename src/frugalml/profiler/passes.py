@@ -27,7 +27,7 @@ from frugalml.errors import InputError
 from frugalml.profiler.counting import CountingMode, Tally
 from frugalml.profiler.traffic import WeightSet, iter_tensors
 
-__all__ = ["count_forward", "count_train_step", "preserved"]
+__all__ = ["count_forward", "count_train_step", "model_weights", "preserved"]
 
 
 @contextlib.contextmanager
@@ -59,7 +59,8 @@ def preserved(
             torch.cuda.set_rng_state_all(cuda_rng)
 
 
-def _weights(model: torch.nn.Module) -> WeightSet:
+def model_weights(model: torch.nn.Module) -> WeightSet:
+    """The :class:`WeightSet` of ``model``'s parameters and buffers."""
     return WeightSet([*model.parameters(), *model.buffers()])
 
 
@@ -68,13 +69,21 @@ def _call(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any])
 
 
 def count_forward(
-    model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+    model: torch.nn.Module,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    weights: WeightSet | None = None,
 ) -> tuple[Tally, Any]:
-    """Count one inference forward pass; returns the tally and the model's output."""
+    """Count one inference forward pass; returns the tally and the model's output.
+
+    ``weights`` (default: a fresh :func:`model_weights`) keeps the non-zero counts it
+    computes, for reuse.
+    """
     tally = Tally()
+    weights = weights if weights is not None else model_weights(model)
     with preserved(model, buffers=False), torch.no_grad():
         model.eval()
-        with ModuleTracker() as tracker, CountingMode(tally, tracker, _weights(model)):
+        with ModuleTracker() as tracker, CountingMode(tally, tracker, weights):
             out = _call(model, args, kwargs)
     return tally, out
 
@@ -100,7 +109,7 @@ def count_train_step(
     tally = Tally()
     with preserved(model, buffers=True), torch.enable_grad():
         model.train()
-        with ModuleTracker() as tracker, CountingMode(tally, tracker, _weights(model)):
+        with ModuleTracker() as tracker, CountingMode(tally, tracker, model_weights(model)):
             out = _call(model, args, kwargs)
             if loss_fn is not None:
                 roots = [loss_fn(out)]

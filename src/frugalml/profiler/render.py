@@ -70,8 +70,12 @@ def _summary(p: Profile) -> Table:
     )
     table.add_row(
         "model size",
-        f"{human_bytes(p.size_bytes)} ({_by_dtype(p.size_bytes_by_dtype, bytes)}); "
-        f"state_dict {human_bytes(p.state_dict_bytes)}",
+        f"{human_bytes(p.size_bytes)} ({_by_dtype(p.size_bytes_by_dtype, bytes)})"
+        + (
+            f"; state_dict {human_bytes(p.state_dict_bytes)}"
+            if p.state_dict_bytes is not None
+            else ""
+        ),
     )
     table.add_row(
         "bytes moved (estimate)",

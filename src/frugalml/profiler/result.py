@@ -28,7 +28,8 @@ class Profile:
         macs_by_dtype: MACs by arithmetic: ``float32``..., ``int8`` for quantized kernels.
         params, params_trainable, params_nonzero: parameter elements.
         size_bytes, size_bytes_by_dtype: bytes of parameters and buffers.
-        state_dict_bytes: bytes of the saved ``state_dict``.
+        state_dict_bytes: bytes of the saved ``state_dict``; None unless asked for
+            (``profile(..., state_dict_size=True)``).
         bytes_moved: estimated memory traffic of the forward pass (each operator reads its
             inputs and writes its outputs), ``bytes_moved_weights`` the weight reads in it.
         arithmetic_intensity: ``flops / bytes_moved`` (FLOPs per byte).
@@ -51,7 +52,7 @@ class Profile:
     params_nonzero: int
     size_bytes: int
     size_bytes_by_dtype: dict[str, int]
-    state_dict_bytes: int
+    state_dict_bytes: int | None
     bytes_moved: int
     bytes_moved_weights: int
     bytes_moved_by_dtype: dict[str, int]

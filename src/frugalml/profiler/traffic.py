@@ -88,16 +88,44 @@ class WeightSet:
                 self._add(t)
 
     def nonzero(self, t: torch.Tensor) -> tuple[int, int]:
-        """(non-zero elements, elements) of ``t``; quantized tensors compare dequantized values."""
+        """(non-zero elements, elements) of ``t``; quantized tensors compare dequantized values.
+
+        Counted once per tensor version: a tensor covering its whole storage (a parameter,
+        or a transposed or reshaped view of it) shares the count of every other such view,
+        so the forward pass and the parameter statistics read each weight once.
+        """
         try:
             version: int | None = t._version
         except RuntimeError:  # inference tensors have no version counter: do not cache
             version = None
-        key = (_storage_key(t), t.storage_offset(), tuple(t.shape), t.stride(), version)
-        cached = self._density.get(key) if version is not None else None
+        storage = _storage_key(t)
+        key: tuple[Any, ...] | None
+        if version is None or storage is None:
+            key = None
+        elif _covers_storage(t):
+            key = (storage, version, t.dtype)
+        else:
+            key = (storage, t.storage_offset(), tuple(t.shape), t.stride(), version)
+        cached = self._density.get(key) if key is not None else None
         if cached is None:
-            values = t.dequantize() if t.is_quantized else t
-            cached = (int(torch.count_nonzero(values)), int(values.numel()))
-            if version is not None:
+            cached = (_count_nonzero(t), int(t.numel()))
+            if key is not None:
                 self._density[key] = cached
         return cached
+
+
+def _covers_storage(t: torch.Tensor) -> bool:
+    """Whether ``t`` holds each element of its storage exactly once (any dimension order)."""
+    if t.storage_offset() or t.numel() * t.element_size() != t.untyped_storage().nbytes():
+        return False
+    expected = 1
+    for stride, size in sorted((st, sz) for st, sz in zip(t.stride(), t.shape) if sz != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _count_nonzero(t: torch.Tensor) -> int:
+    values = t.dequantize() if t.is_quantized else t
+    return int(torch.count_nonzero(values))
