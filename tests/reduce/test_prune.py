@@ -28,7 +28,7 @@ def test_schedule_rejects_bad_values():
 
 
 def test_magnitude_prune_reaches_exact_global_sparsity(vec_data, trained_mlp):
-    t = MagnitudePrune(target_sparsity=0.8, steps=3, fine_tune_epochs=1)
+    t = MagnitudePrune(target_sparsity=0.8, steps=3, fine_tune_epochs=1, sparse_kernels="never")
     pruned = t.apply(trained_mlp, vec_data)
     weights = [m.weight for m in pruned if isinstance(m, torch.nn.Linear)]
     n = sum(w.numel() for w in weights)
@@ -42,7 +42,9 @@ def test_magnitude_prune_reaches_exact_global_sparsity(vec_data, trained_mlp):
 
 
 def test_masks_are_permanent(vec_data, trained_mlp):
-    pruned = MagnitudePrune(target_sparsity=0.7, fine_tune_epochs=0).apply(trained_mlp, vec_data)
+    pruned = MagnitudePrune(target_sparsity=0.7, fine_tune_epochs=0, sparse_kernels="never").apply(
+        trained_mlp, vec_data
+    )
     for m in pruned.modules():
         assert not hasattr(m, "weight_orig") and not hasattr(m, "weight_mask")
         assert not m._forward_pre_hooks
@@ -50,9 +52,9 @@ def test_masks_are_permanent(vec_data, trained_mlp):
 
 
 def test_without_fine_tuning_the_smallest_weights_go(vec_data, trained_mlp):
-    pruned = MagnitudePrune(target_sparsity=0.6, steps=2, fine_tune_epochs=0).apply(
-        trained_mlp, vec_data
-    )
+    pruned = MagnitudePrune(
+        target_sparsity=0.6, steps=2, fine_tune_epochs=0, sparse_kernels="never"
+    ).apply(trained_mlp, vec_data)
     orig = torch.cat([m.weight.flatten() for m in trained_mlp if isinstance(m, torch.nn.Linear)])
     new = torch.cat([m.weight.flatten() for m in pruned if isinstance(m, torch.nn.Linear)])
     kept = new != 0
@@ -66,6 +68,58 @@ def test_pruned_model_keeps_accuracy_on_easy_data(vec_data, trained_mlp):
     base = evaluate(trained_mlp, vec_data.X_val, vec_data.y_val)
     pruned = MagnitudePrune(target_sparsity=0.7).apply(trained_mlp, vec_data)
     assert evaluate(pruned, vec_data.X_val, vec_data.y_val) >= base - 0.1
+
+
+def test_sparse_kernels_give_the_dense_outputs(vec_data, trained_mlp):
+    from frugalml.reduce._sparse import SparseLinear, to_dense
+
+    kw = {"target_sparsity": 0.9, "steps": 2, "fine_tune_epochs": 1}
+    dense = MagnitudePrune(**kw, sparse_kernels="never").apply(trained_mlp, vec_data)
+    t = MagnitudePrune(**kw, sparse_kernels="always", sparse_batch=8)
+    sparse = t.apply(trained_mlp, vec_data)
+    layers = [m for m in sparse if isinstance(m, SparseLinear)]
+    assert len(layers) == 3 == t.sparse_layers_ == t.linear_layers_
+    assert all(m.weight.layout == torch.sparse_csr for m in layers)
+    assert sum(m.weight.values().numel() for m in layers) == sum(
+        int((m.weight != 0).sum()) for m in dense if isinstance(m, torch.nn.Linear)
+    )
+    X = vec_data.X_val
+    with torch.no_grad():
+        assert torch.allclose(sparse(X), dense(X), atol=1e-5)
+    assert t.nonzero_params_ == count_nonzero(dense)
+    assert "sparse" in t.kernels_ and "batch 8" in t.kernels_ and t.sparse_speedup_ > 0
+    restored = to_dense(sparse)
+    assert all(type(m) is not SparseLinear for m in restored.modules())
+    with torch.no_grad():
+        assert torch.allclose(restored(X), dense(X), atol=1e-5)
+
+
+def test_auto_kernels_keep_the_faster_product(vec_data, trained_mlp, monkeypatch):
+    from frugalml.reduce import _sparse
+
+    timings = iter([(1.0, 0.5), (1.0, 0.95), (1.0, 2.0)])  # 2x, 1.05x (< 1.1), 0.5x
+    monkeypatch.setattr(_sparse, "_time_pair", lambda *args: next(timings))
+    t = MagnitudePrune(target_sparsity=0.9, fine_tune_epochs=0)
+    pruned = t.apply(trained_mlp, vec_data)
+    kinds = [type(m).__name__ for m in pruned if not isinstance(m, torch.nn.ReLU)]
+    assert kinds == ["SparseLinear", "Linear", "Linear"]
+    assert t.sparse_layers_ == 1
+    assert t.sparse_speedup_ == pytest.approx(3.0 / 2.5)
+    assert t.kernels_.startswith("0: density 0.") and "sparse 2.00x, sparse" in t.kernels_
+
+
+def test_profile_counts_sparse_work_and_bytes():
+    import frugalml
+    from frugalml.reduce._sparse import SparseLinear
+
+    layer = torch.nn.Linear(64, 32)
+    with torch.no_grad():
+        layer.weight[torch.rand(32, 64, generator=torch.Generator().manual_seed(0)) < 0.9] = 0
+    nnz = int((layer.weight != 0).sum())
+    p = frugalml.profile(SparseLinear.from_dense(layer), torch.randn(4, 64))
+    assert p.macs == 4 * nnz and p.unknown_operators == {}
+    assert p.params == 64 * 32 + 32 and p.params_nonzero == nnz + 32
+    assert p.size_bytes_by_dtype == {"float32": 4 * (nnz + 32), "int32": 4 * (nnz + 33)}
 
 
 def test_channel_prune_halves_conv_channels(img_data, trained_cnn):

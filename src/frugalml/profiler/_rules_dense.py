@@ -30,14 +30,27 @@ def _scaled_add(call: Call, out_elems: int) -> int:
     return flops
 
 
+def _nnz(t: torch.Tensor) -> int:
+    """Stored elements of a sparse tensor (CSR, CSC, BSR, BSC or COO)."""
+    return int(t.values().numel() if t.layout != torch.sparse_coo else t._values().numel())
+
+
+def _mm_macs(a: torch.Tensor, b: torch.Tensor) -> int:
+    """MACs of ``a @ b``; with a sparse operand, its stored elements x the other free dim."""
+    if a.layout != torch.strided:
+        return _nnz(a) * int(b.shape[-1])
+    if b.layout != torch.strided:
+        return _nnz(b) * int(a.shape[0])
+    return int(fc.mm_flop(a.shape, b.shape) // 2)
+
+
 def _mm(call: Call) -> Cost:
-    a, b = call.args["self"], call.args["mat2"]
-    return Cost(macs=fc.mm_flop(a.shape, b.shape) // 2)
+    return Cost(macs=_mm_macs(call.args["self"], call.args["mat2"]))
 
 
 def _addmm(call: Call) -> Cost:
-    a, b = call.args["mat1"], call.args["mat2"]
-    return Cost(macs=fc.mm_flop(a.shape, b.shape) // 2, flops=_scaled_add(call, call.out_numel()))
+    macs = _mm_macs(call.args["mat1"], call.args["mat2"])
+    return Cost(macs=macs, flops=_scaled_add(call, call.out_numel()))
 
 
 def _bmm(call: Call) -> Cost:
@@ -209,12 +222,19 @@ _SDPA = (
 )
 
 RULES: list[Rule] = [
-    Rule(("aten.mm",), "matmul", "MACs m·k·n for (m×k)@(k×n)", _mm, _MM_ARGS),
     Rule(
-        ("aten.addmm",),
+        ("aten.mm",),
         "matmul",
-        "MACs m·k·n; + m·n FLOPs to add `self` (the bias of nn.Linear) unless beta = 0; "
-        "+ m·n per non-unit alpha or beta",
+        "MACs m·k·n for (m×k)@(k×n); a sparse operand (CSR, CSC, COO): MACs = its stored "
+        "elements × the other operand's free dimension",
+        _mm,
+        _MM_ARGS,
+    ),
+    Rule(
+        ("aten.addmm", "aten._sparse_addmm"),
+        "matmul",
+        "MACs m·k·n (sparse operand: as mm); + m·n FLOPs to add `self` (the bias of "
+        "nn.Linear) unless beta = 0; + m·n per non-unit alpha or beta",
         _addmm,
         ("mat2", "mat1"),
     ),

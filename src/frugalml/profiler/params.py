@@ -24,7 +24,7 @@ from typing import IO, Any, cast
 
 import torch
 
-from frugalml.profiler.traffic import WeightSet, dtype_name
+from frugalml.profiler.traffic import WeightSet, dtype_name, sparse_parts
 
 __all__ = ["ParamStats", "param_stats"]
 
@@ -128,7 +128,10 @@ def param_stats(
     seen: set[int] = set()
 
     def size(t: torch.Tensor, stored: torch.dtype | None = None) -> None:
-        if stored is None or stored == t.dtype:
+        if t.layout != torch.strided:  # sparse: its values and indices
+            for part in sparse_parts(t):
+                size(part)
+        elif stored is None or stored == t.dtype:
             by_dtype[dtype_name(t)] += t.numel() * t.element_size()
         else:
             element = torch.empty(0, dtype=stored).element_size()

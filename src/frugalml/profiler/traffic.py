@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["WeightSet", "dtype_name", "iter_tensors", "tensor_bytes"]
+__all__ = ["WeightSet", "dtype_name", "iter_tensors", "sparse_parts", "tensor_bytes"]
 
 
 def dtype_name(t: torch.Tensor) -> str:
@@ -24,10 +24,22 @@ def dtype_name(t: torch.Tensor) -> str:
     return str(t.dtype).removeprefix("torch.")
 
 
+def sparse_parts(t: torch.Tensor) -> list[torch.Tensor]:
+    """The dense tensors a sparse tensor is stored in (values and indices); ``[t]`` if strided."""
+    if t.layout == torch.strided:
+        return [t]
+    if t.layout == torch.sparse_coo:
+        return [t._values(), t._indices()]
+    if t.layout in (torch.sparse_csr, torch.sparse_bsr):
+        return [t.values(), t.crow_indices(), t.col_indices()]
+    return [t.values(), t.ccol_indices(), t.row_indices()]  # CSC, BSC
+
+
 def tensor_bytes(t: torch.Tensor) -> int:
-    """Bytes a strided tensor spans in memory; stride-0 (broadcast) dimensions count once."""
+    """Bytes a tensor spans in memory: stride-0 (broadcast) dimensions count once; a sparse
+    tensor is its values and indices."""
     if t.layout != torch.strided:
-        return int(t.numel() * t.element_size())
+        return sum(tensor_bytes(part) for part in sparse_parts(t))
     elements = 1
     for size, stride in zip(t.shape, t.stride()):
         if stride != 0:
@@ -127,5 +139,5 @@ def _covers_storage(t: torch.Tensor) -> bool:
 
 
 def _count_nonzero(t: torch.Tensor) -> int:
-    values = t.dequantize() if t.is_quantized else t
+    values = t.dequantize() if t.is_quantized else sparse_parts(t)[0]
     return int(torch.count_nonzero(values))
