@@ -14,7 +14,7 @@ def _agreement(a, b, X):
 
 
 def test_int8_dynamic_makes_linear_weights_qint8(vec_data, trained_mlp):
-    t = Int8Dynamic()
+    t = Int8Dynamic(layers="all")
     out = t.apply(trained_mlp, vec_data)
     linears = [m for m in out.modules() if type(m).__name__ == "Linear"]
     assert len(linears) == 3
@@ -28,6 +28,49 @@ def test_int8_dynamic_needs_no_data(vec_data, trained_mlp):
     assert _agreement(out, trained_mlp, vec_data.X_val) >= 0.9
     with pytest.raises(InputError, match="int8-static needs some training inputs"):
         Int8Static().apply(trained_mlp)
+
+
+def test_int8_dynamic_auto_keeps_int8_only_where_it_measures_faster(
+    vec_data, trained_mlp, monkeypatch
+):
+    from frugalml.reduce import _timing
+
+    timings = iter([[1.0, 0.5], [1.0, 0.95], [1.0, 3.0]])  # 2x, 1.05x (< 1.1), 0.33x
+    monkeypatch.setattr(
+        _timing, "median_times", lambda fns, **k: next(timings) if len(fns) == 2 else [1.0] * 4
+    )
+    t = Int8Dynamic()
+    out = t.apply(trained_mlp, vec_data)
+    kinds = [type(m).__module__.startswith("torch.ao") for m in out if hasattr(m, "weight")]
+    assert kinds == [True, False, False]
+    assert t.int8_layers_ == 1 and t.float_layers_kept_ == 2
+    assert t.kernels_ == (
+        "0: int8 2.00x, int8; 2: int8 1.05x, float; 4: int8 0.33x, float (timed at batch 256)"
+    )
+    assert _agreement(out, trained_mlp, vec_data.X_val) >= 0.9
+
+
+def test_speed_note_explains_per_call_overhead_and_emulation():
+    from frugalml.reduce._timing import SpeedFacts
+
+    # 40 us more per call, 0.1 us less per sample: faster only from batch ~401
+    overhead = SpeedFacts(256, 20e-6, 60e-6, 20e-6 + 255 * 0.3e-6, 60e-6 + 255 * 0.2e-6)
+    assert overhead.speedup < 1
+    assert "per-call overhead dominates at this model size, faster only from batch ~401" in (
+        overhead.note("x")
+    )
+    emulated = SpeedFacts(256, 20e-6, 30e-6, 1e-3, 20e-3)
+    assert "slower per sample, no fp16 here" in emulated.note("no fp16 here")
+    assert SpeedFacts(256, 1e-5, 1e-5, 2e-3, 1e-3).note("x").startswith("2.00x")
+
+
+def test_quantised_models_report_their_measured_speed(vec_data, trained_mlp):
+    for t in (Int8Dynamic(layers="all"), FP16()):
+        t.apply(trained_mlp, vec_data)
+        report = t.report()
+        assert report["speedup"] > 0 and report["per_call_us"] > 0
+        assert "the float model's speed at batch 256" in report["speed_note"]
+    assert t.report()["fp16_cpu_support"] in ("amx_fp16", "avx512_fp16", "none", "unknown")
 
 
 class _Recurrent(torch.nn.Module):
@@ -159,6 +202,6 @@ def test_no_deprecation_noise_from_our_calls(vec_data, trained_mlp, img_data, tr
 
 
 def test_int8_model_cannot_be_trained_but_evaluates(vec_data, trained_mlp):
-    out = Int8Dynamic().apply(trained_mlp, vec_data)
+    out = Int8Dynamic(layers="all").apply(trained_mlp, vec_data)
     # no float parameters left to train: fit is a no-op rather than an error
     assert fit(out, vec_data, epochs=1).epochs_run == 0

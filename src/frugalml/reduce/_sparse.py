@@ -11,19 +11,15 @@ on each layer and keeps the faster.
 
 from __future__ import annotations
 
-import statistics
-import time
 import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["KernelChoice", "SparseLinear", "choose_kernels", "to_dense"]
+from frugalml.reduce._timing import MARGIN, median_times
 
-# a sparse kernel must beat the dense one by this factor to be chosen: timing noise on a
-# shared machine is about 10 %
-MARGIN = 1.1
+__all__ = ["KernelChoice", "SparseLinear", "choose_kernels", "to_dense"]
 
 
 class SparseLinear(nn.Module):
@@ -152,16 +148,8 @@ def _time_pair(
     dense: nn.Module, sparse: nn.Module, x: torch.Tensor, repeats: int
 ) -> tuple[float, float]:
     """Median seconds of each module's forward on ``x``, interleaved, after a warm-up."""
-    times: tuple[list[float], list[float]] = ([], [])
-    with torch.inference_mode():
-        for module in (dense, sparse):
-            module(x)
-        for _ in range(repeats):
-            for module, out in zip((dense, sparse), times, strict=True):
-                start = time.perf_counter()
-                module(x)
-                out.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+    dense_s, sparse_s = median_times([lambda: dense(x), lambda: sparse(x)], repeats=repeats)
+    return dense_s, sparse_s
 
 
 def _replace(model: nn.Module, name: str, new: nn.Module) -> nn.Module:

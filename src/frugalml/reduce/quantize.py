@@ -15,15 +15,26 @@ silenced only around our own calls.
 Int8 models run on the CPU only and cannot be trained further; bf16/fp16 models come
 wrapped in :class:`~frugalml.train.models.DtypeWrapper`, so they still take and return
 float32 tensors.
+
+Small models are often *slower* quantised: quantising the input and the int8 kernels' setup
+cost a fixed time per call that a small layer's arithmetic does not repay, and on CPUs
+without 16-bit float arithmetic bf16/fp16 are emulated. So ``int8-dynamic`` keeps a layer
+in int8 only where its int8 kernel measures faster (``layers="auto"``), and every technique
+here times its model against the float original at ``apply`` (batch 1 and 256, a fraction
+of a second) and reports why it is slower or faster: ``speedup_``, ``per_call_us_``,
+``float_per_call_us_`` and ``speed_note_`` (e.g. "per-call overhead dominates at this
+model size, faster only from batch ~900").
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from frugalml._lazy import require
@@ -46,7 +57,11 @@ __all__ = [
     "QuantBackend",
     "TorchAOEagerBackend",
     "bf16_cpu_support",
+    "fp16_cpu_support",
 ]
+
+# the batch the speed facts are timed at (the bench's latency batch)
+SPEED_BATCH = 256
 
 logger = logging.getLogger(__name__)
 
@@ -208,9 +223,7 @@ def _fusion_groups(model: nn.Module) -> list[list[str]]:
     return groups
 
 
-def bf16_cpu_support() -> str:
-    """Native bf16 instructions of this CPU: ``"amx_bf16"``, ``"avx512_bf16"``, ``"none"``
-    or ``"unknown"`` (no /proc/cpuinfo). Without them bf16 math is emulated and slow."""
+def _cpu_flag(candidates: tuple[str, ...]) -> str:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             flags = next((line for line in f if line.startswith("flags")), "").split()
@@ -218,7 +231,19 @@ def bf16_cpu_support() -> str:
         return "unknown"
     if not flags:
         return "unknown"
-    return next((f for f in ("amx_bf16", "avx512_bf16") if f in flags), "none")
+    return next((f for f in candidates if f in flags), "none")
+
+
+def bf16_cpu_support() -> str:
+    """Native bf16 instructions of this CPU: ``"amx_bf16"``, ``"avx512_bf16"``, ``"none"``
+    or ``"unknown"`` (no /proc/cpuinfo). Without them bf16 math is emulated and slow."""
+    return _cpu_flag(("amx_bf16", "avx512_bf16"))
+
+
+def fp16_cpu_support() -> str:
+    """Native float16 arithmetic of this CPU: ``"amx_fp16"``, ``"avx512_fp16"``, ``"none"``
+    or ``"unknown"``. Without it (``f16c`` only converts) fp16 math is emulated and slow."""
+    return _cpu_flag(("amx_fp16", "avx512_fp16"))
 
 
 class _QuantTechnique(Technique):
@@ -232,6 +257,23 @@ class _QuantTechnique(Technique):
 
     def _backend(self) -> QuantBackend:
         return BACKENDS[self.backend]()
+
+    def _explain_speed(
+        self, float_model: nn.Module, model: nn.Module, data: TrainData | None, slow: str
+    ) -> None:
+        """Time ``model`` against ``float_model`` and set the speed facts (see module doc)."""
+        if data is None:
+            return
+        from frugalml.reduce._timing import speed_facts
+
+        with _quiet_ao():
+            facts = speed_facts(
+                float_model.eval(), model, data.example_input(SPEED_BATCH), SPEED_BATCH
+            )
+        self.speedup_ = facts.speedup
+        self.per_call_us_ = facts.call_s * 1e6
+        self.float_per_call_us_ = facts.float_call_s * 1e6
+        self.speed_note_ = facts.note(slow)
 
     def _smoke_test(self, model: nn.Module, data: TrainData | None, stage: str) -> None:
         """Run one batch, so ops the backend lacks fail here, with the reason (skipped
@@ -259,11 +301,23 @@ class Int8Dynamic(_QuantTechnique):
     with data, one batch is run through the result to check the backend runs it.
 
     Args:
+        layers: ``"auto"`` (default): time each Linear layer float and int8 on
+            ``speed_batch`` random rows (median of 9 interleaved runs) and keep it int8
+            only where that is at least 1.1x faster: on small layers quantising the input
+            costs more than the int8 product saves. ``"all"``: every Linear/LSTM/GRU layer
+            int8 (PyTorch's ``quantize_dynamic``). LSTM/GRU layers are int8 in both modes.
+        speed_batch: batch size the layers are timed at (the batch you will infer at).
         backend: name in :data:`BACKENDS`.
 
     Learned state:
-        int8_layers_: number of layers converted.
+        int8_layers_: layers int8 in the returned model (0 when no layer measured faster:
+            the model is then the float one).
+        float_layers_kept_: Linear layers left float32 by ``"auto"``.
+        kernels_: per Linear layer, the measured int8-vs-float speed-up and the kernel
+            kept, e.g. ``"0: int8 1.52x, int8; 2: int8 0.61x, float (timed at batch 256)"``.
         dtype_: ``"qint8"``.
+        speedup_, per_call_us_, float_per_call_us_, speed_note_: the module doc's speed
+            facts of the returned model.
     """
 
     name: ClassVar[str] = "int8-dynamic"
@@ -272,27 +326,63 @@ class Int8Dynamic(_QuantTechnique):
     purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = "PyTorch dynamic quantization (torch.ao.quantization.quantize_dynamic)"
 
-    def __init__(self, backend: str = "torch-ao") -> None:
+    def __init__(
+        self, layers: str = "auto", speed_batch: int = 256, backend: str = "torch-ao"
+    ) -> None:
+        self.layers = layers
+        self.speed_batch = speed_batch
         self.backend = backend
 
     def _check_params(self) -> None:
+        check_choice(type(self).__name__, "layers", self.layers, ("auto", "all"))
+        check_number(type(self).__name__, "speed_batch", self.speed_batch, low=1, integer=True)
         self._check_backend()
 
     def _apply(self, model: nn.Module, data: TrainData | None) -> nn.Module:
         model.eval()
         try:
-            out = self._backend().quantize_dynamic(model)
+            out = self._backend().quantize_dynamic(model)  # a copy: ``model`` stays float
         except Exception as e:
             raise self._fail("dynamic quantisation raised", e) from e
-        n_int8 = _count_int8(out)
-        if not n_int8:
+        if not _count_int8(out):
             raise self._fail(
                 "the model has no Linear, LSTM or GRU layer to quantise dynamically",
                 hint="For conv nets use int8-static.",
             )
         self._smoke_test(out, data, "int8-dynamic")
-        self.int8_layers_ = n_int8
+        self.float_layers_kept_ = 0
+        self.kernels_ = "every layer int8 (layers='all')"
+        if self.layers == "auto":
+            out = self._keep_faster(model, out)
+        self.int8_layers_ = _count_int8(out)
         self.dtype_ = "qint8"
+        self._explain_speed(model, out, data, "the int8 kernels are slower than float32 here")
+        return out
+
+    def _keep_faster(self, float_model: nn.Module, out: nn.Module) -> nn.Module:
+        """Put back the float layer wherever the int8 one is not >= 1.1x faster."""
+        torch = require("torch", "int8-dynamic")
+        from frugalml.reduce._timing import MARGIN, median_times
+
+        parts = []
+        for name, layer in list(out.named_modules()):
+            if type(layer).__module__ != "torch.ao.nn.quantized.dynamic.modules.linear":
+                continue
+            original = float_model.get_submodule(name)
+            x = torch.randn(self.speed_batch, original.in_features)
+            with _quiet_ao():
+                float_s, int8_s = median_times([partial(original, x), partial(layer, x)])
+            keep = int8_s * MARGIN <= float_s
+            parts.append(
+                f"{name or 'model'}: int8 {float_s / int8_s:.2f}x, {'int8' if keep else 'float'}"
+            )
+            if not keep:
+                self.float_layers_kept_ += 1
+                if not name:
+                    return original
+                parent, _, attr = name.rpartition(".")
+                setattr(out.get_submodule(parent) if parent else out, attr, original)
+        self.kernels_ = "; ".join(parts) + f" (timed at batch {self.speed_batch})"
         return out
 
 
@@ -336,6 +426,7 @@ class Int8Static(_QuantTechnique):
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         torch = require("torch", "int8-static")
         backend = self._backend()
+        float_model = copy.deepcopy(model)  # preparing fuses in place
         try:
             prepared = backend.prepare_static(model)
             seen = 0
@@ -350,6 +441,7 @@ class Int8Static(_QuantTechnique):
         self.calibration_samples_ = seen
         self.int8_layers_ = _count_int8(out)
         self.dtype_ = "qint8"
+        self._explain_speed(float_model, out, data, "the int8 kernels are slower than float32 here")
         return out
 
 
@@ -392,6 +484,7 @@ class QAT(_QuantTechnique):
     def _apply(self, model: nn.Module, data: TrainData) -> nn.Module:
         backend = self._backend()
         self.lr_ = self.lr if self.lr is not None else data.lr / 10
+        float_model = copy.deepcopy(model)  # preparing fuses in place
         try:
             prepared = backend.prepare_qat(model)
             with _quiet_ao():
@@ -404,19 +497,28 @@ class QAT(_QuantTechnique):
         self._smoke_test(out, data, "qat")
         self.int8_layers_ = _count_int8(out)
         self.dtype_ = "qint8"
+        self._explain_speed(float_model, out, data, "the int8 kernels are slower than float32 here")
         return out
 
 
 class _Cast(_QuantTechnique):
     dtype: ClassVar[str]
 
-    def _cast(self, model: nn.Module, data: TrainData | None) -> nn.Module:
+    def _cast(self, model: nn.Module, data: TrainData | None, support: str) -> nn.Module:
+        float_model = copy.deepcopy(model)  # casting is in place
         try:
             out = self._backend().cast(model, self.dtype)
         except Exception as e:
             raise self._fail(f"casting to {self.dtype} raised", e) from e
         self._smoke_test(out, data, self.dtype)
         self.dtype_ = self.dtype
+        native = f"native {self.dtype} arithmetic: {support}"
+        slow = (
+            f"this CPU has no {self.dtype} arithmetic (emulated; {native})"
+            if support == "none"
+            else f"the {self.dtype} kernels are slower than float32 here ({native})"
+        )
+        self._explain_speed(float_model, out, data, slow)
         return out
 
 
@@ -490,7 +592,7 @@ class BF16(_Cast):
             self.epochs_run_ = self._fit(
                 model, data, epochs=self.fine_tune_epochs, lr=self.lr, autocast_dtype=torch.bfloat16
             ).epochs_run
-        return self._cast(model, data)
+        return self._cast(model, data, self.bf16_cpu_support_)
 
 
 class FP16(_Cast):
@@ -503,7 +605,9 @@ class FP16(_Cast):
         backend: name in :data:`BACKENDS`.
 
     Learned state:
-        dtype_: ``"float16"``.
+        dtype_: ``"float16"``; fp16_cpu_support_: see :func:`fp16_cpu_support`;
+        speedup_, per_call_us_, float_per_call_us_, speed_note_: the module doc's speed
+        facts.
     """
 
     name: ClassVar[str] = "fp16"
@@ -520,7 +624,8 @@ class FP16(_Cast):
         self._check_backend()
 
     def _apply(self, model: nn.Module, data: TrainData | None) -> nn.Module:
-        return self._cast(model, data)
+        self.fp16_cpu_support_ = fp16_cpu_support()
+        return self._cast(model, data, self.fp16_cpu_support_)
 
 
 def _count_int8(model: Any) -> int:
