@@ -27,7 +27,10 @@ Every figure is measured in this run, on this machine, with ``torch.set_num_thre
 
 Run (the lock keeps other benchmarks off the shared cores while timing):
 
-    flock /tmp/frugal-bench.lock .venv/bin/python benchmarks/training.py
+    flock /work/wt/bench.lock .venv/bin/python benchmarks/training.py [--only softmax ...]
+
+``--only`` reruns the named sections and keeps the others from the existing results file
+(``sections_rerun`` in the JSON records which sections were rerun, and when).
 
 Writes benchmarks/results/training.json and prints Rich tables.
 """
@@ -61,7 +64,12 @@ from frugalml.reduce.blocks import Depthwise, Fire, WeightSharing
 from frugalml.reduce.early_exit import EarlyExit
 from frugalml.reduce.early_stop import EarlyStopEnergy
 from frugalml.reduce.progressive import Progressive
-from frugalml.reduce.softmax import AdaptiveSoftmax, HierarchicalSoftmax, HierarchicalSoftmaxLayer
+from frugalml.reduce.softmax import (
+    AdaptiveHead,
+    AdaptiveSoftmax,
+    HierarchicalSoftmax,
+    HierarchicalSoftmaxLayer,
+)
 from frugalml.reduce.transfer import Transfer, break_even_tasks
 from frugalml.train import EpochEnd, TrainData, evaluate, fit
 
@@ -395,15 +403,17 @@ def blocks(bl: Baselines, seeds: list[int]) -> dict[str, Any]:
 def output_layer_times(
     n_classes: int, d: int, batches: list[int], repeats: int
 ) -> list[dict[str, Any]]:
-    """Seconds per sample of the output layer alone: scoring the sample's class, and a training
-    step, for the full softmax, the hierarchical softmax (path) and the adaptive softmax."""
+    """Seconds per sample of the output layer alone, on random features: scoring the sample's
+    class, a training step (that, plus backward), and inference (the predicted class), for
+    the full softmax, the hierarchical softmax (path with sparse gradients, greedy descent)
+    and the adaptive softmax."""
     torch.manual_seed(0)
     full = torch.nn.Linear(d, n_classes)
-    hs = HierarchicalSoftmaxLayer(d, n_classes)
-    hs_sparse = HierarchicalSoftmaxLayer(d, n_classes, sparse_grad=True)
+    hs = HierarchicalSoftmaxLayer(d, n_classes, sparse_grad=True)
     ada = torch.nn.AdaptiveLogSoftmaxWithLoss(
         d, n_classes, [n_classes // 100, n_classes // 10], div_value=4.0
     )
+    ada_head = AdaptiveHead(ada, torch.arange(n_classes))
     p = 1 / torch.arange(1, n_classes + 1).float()
     out = []
     for batch in batches:
@@ -414,40 +424,37 @@ def output_layer_times(
         def full_score(h: Any = h, y: Any = y_uniform) -> Any:
             return -torch.nn.functional.cross_entropy(full(h), y, reduction="none")
 
-        variants: dict[str, Callable[[], Any]] = {
-            "full softmax": full_score,
-            "hierarchical (path)": lambda h=h, y=y_uniform: hs.log_prob_of(h, y),
-            "hierarchical (path, sparse grad)": lambda h=h, y=y_uniform: hs_sparse.log_prob_of(
-                h, y
+        variants: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
+            "full softmax": (full_score, lambda h=h: full(h).argmax(dim=1)),
+            "hierarchical (path; greedy)": (
+                lambda h=h, y=y_uniform: hs.log_prob_of(h, y),
+                lambda h=h: hs.predict(h),
             ),
-            "adaptive (Zipf labels)": lambda h=h, y=y_zipf: ada(h, y).output,
+            "adaptive (Zipf labels; exact argmax)": (
+                lambda h=h, y=y_zipf: ada(h, y).output,
+                lambda h=h: ada_head.predict(h),
+            ),
         }
-        times: dict[str, dict[str, list[float]]] = {k: {"score": [], "train": []} for k in variants}
+        keys = ("score", "train", "infer")
+        times: dict[str, dict[str, list[float]]] = {k: {x: [] for x in keys} for k in variants}
         for _ in range(repeats):
-            for name, fn in variants.items():
+            for name, (score, infer) in variants.items():
                 with torch.no_grad():
                     t0 = time.perf_counter()
-                    fn()
+                    score()
                     times[name]["score"].append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    infer()
+                    times[name]["infer"].append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                (-fn().mean()).backward()
+                (-score().mean()).backward()
                 times[name]["train"].append(time.perf_counter() - t0)
         for name in variants:
-            out.append(
-                {
-                    "variant": name,
-                    "batch": batch,
-                    "d": d,
-                    "n_classes": n_classes,
-                    "score_us_per_sample": min(times[name]["score"]) / batch * 1e6,
-                    "train_us_per_sample": min(times[name]["train"]) / batch * 1e6,
-                }
-            )
-    macs = {
-        "full softmax": n_classes * d,
-        "hierarchical (path)": hs.depth * d,
-        "hierarchical (path, sparse grad)": hs.depth * d,
-    }
+            row: dict[str, Any] = {"variant": name, "batch": batch, "d": d, "n_classes": n_classes}
+            for key in keys:
+                row[f"{key}_us_per_sample"] = min(times[name][key]) / batch * 1e6
+            out.append(row)
+    macs = {"full softmax": n_classes * d, "hierarchical (path; greedy)": hs.depth * d}
     for row in out:
         row["macs_per_sample"] = macs.get(row["variant"])
         ref = next(
@@ -455,12 +462,27 @@ def output_layer_times(
             for r in out
             if r["variant"] == "full softmax" and r["batch"] == row["batch"] and r["d"] == row["d"]
         )
-        row["score_speedup"] = ref["score_us_per_sample"] / row["score_us_per_sample"]
-        row["train_speedup"] = ref["train_us_per_sample"] / row["train_us_per_sample"]
+        for key in ("score", "train", "infer"):
+            row[f"{key}_speedup"] = ref[f"{key}_us_per_sample"] / row[f"{key}_us_per_sample"]
     return out
 
 
+def latency_s(models: dict[str, Any], X: Any, repeats: int) -> dict[str, float]:
+    """Median seconds of one forward pass of ``X``, the variants interleaved."""
+    times: dict[str, list[float]] = {k: [] for k in models}
+    with torch.inference_mode():
+        for m in models.values():
+            m(X)
+        for _ in range(repeats):
+            for k, m in models.items():
+                t0 = time.perf_counter()
+                m(X)
+                times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def softmax(bl: Baselines, seeds: list[int], repeats: int) -> dict[str, Any]:
+    """zipf-10k: training energy, accuracy by decoding, inference energy and latency."""
     timing = []
     for d in (32, 256):
         timing += output_layer_times(10_000, d, [1, 64, 256], repeats)
@@ -473,6 +495,7 @@ def softmax(bl: Baselines, seeds: list[int], repeats: int) -> dict[str, Any]:
             "baseline_accuracy": b["accuracy"],
             "baseline_energy_j": b["energy_j"],
         }
+        models: dict[str, Any] = {"baseline": b["model"]}
         for name, cls in (
             ("adaptive-softmax", AdaptiveSoftmax),
             ("hierarchical-softmax", HierarchicalSoftmax),
@@ -481,16 +504,45 @@ def softmax(bl: Baselines, seeds: list[int], repeats: int) -> dict[str, Any]:
             torch.manual_seed(seed)
             start = b["task"].make_model()
             model, energy, _ = tracked(functools.partial(t.apply, start, b["data"]))
-            acc = evaluate(model, b["X_test"], b["y_test"])
+            by_decode = {}
+            for decode in t.decodes:
+                model.decode = decode
+                by_decode[decode] = evaluate(model, b["X_test"], b["y_test"])
+                models[f"{name} ({decode})"] = copy.deepcopy(model)
+            model.decode = t.decode
+            acc = by_decode[t.decode]
             row[name] = {
                 "accuracy": acc,
+                "accuracy_by_decode": by_decode,
                 "delta_pt": 100 * (acc - b["accuracy"]),
                 "energy_j": energy,
                 "energy_ratio": energy / b["energy_j"],
                 "report": t.report(),
             }
+            if name == "hierarchical-softmax":
+                with torch.no_grad():
+                    h = model.body(b["X_test"])
+                    certified = model.head.greedy(h)[2]
+                row[name]["certified_fraction"] = float(certified.float().mean())
+        X = b["X_test"]
+        lat = latency_s(models, X[:256], repeats)
+        # inference energy: 3 windows of >= 1 s per variant, round-robin; the median
+        windows: dict[str, list[float]] = {k: [] for k in models}
+        for _ in range(3):
+            for k, m in models.items():
+                windows[k].append(infer_energy_per_1k(m, X, min_seconds=1.0))
+        energy_1k = {k: statistics.median(v) for k, v in windows.items()}
+        row["inference"] = {
+            k: {
+                "latency_ms_batch_256": lat[k] * 1e3,
+                "latency_ratio": lat[k] / lat["baseline"],
+                "energy_j_per_1k": energy_1k[k],
+                "energy_ratio": energy_1k[k] / energy_1k["baseline"],
+            }
+            for k in models
+        }
         rows.append(row)
-    console.log("softmax task rows done")
+        console.log(f"softmax zipf-10k seed {seed} done")
     return {"timing": timing, "rows": rows}
 
 
@@ -593,19 +645,52 @@ def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
             if r["variant"] == variant and r["d"] == 32 and r["batch"] == batch
         )
 
-    dense = {b: speed("hierarchical (path)", b, "train_speedup") for b in (1, 64, 256)}
-    score = {b: speed("hierarchical (path)", b, "score_speedup") for b in (1, 64, 256)}
-    sparse = {
-        b: speed("hierarchical (path, sparse grad)", b, "train_speedup") for b in (1, 64, 256)
-    }
+    hs_name = "hierarchical (path; greedy)"
+    train = {b: speed(hs_name, b, "train_speedup") for b in (1, 64, 256)}
+    score = {b: speed(hs_name, b, "score_speedup") for b in (1, 64, 256)}
+    infer = {b: speed(hs_name, b, "infer_speedup") for b in (1, 64, 256)}
     add(
         "hierarchical softmax, 10,000 classes: output-layer time per sample >= 5x lower "
-        "(d=32; checked on the training step at batches 64 and 256, dense gradients as fit uses)",
-        dense[64] >= 5 and dense[256] >= 5,
+        "(d=32; training step with path-only gradients, at batches 64 and 256)",
+        train[64] >= 5 and train[256] >= 5,
         "; ".join(
-            f"batch {b}: score {score[b]:.1f}x, train {dense[b]:.1f}x (sparse grad {sparse[b]:.1f}x)"
+            f"batch {b}: score {score[b]:.1f}x, train {train[b]:.1f}x, greedy predict "
+            f"{infer[b]:.1f}x"
             for b in (1, 64, 256)
         ),
+    )
+    zipf = result["softmax"]["rows"]
+    hs = [r["hierarchical-softmax"] for r in zipf]
+    saving = mean([1 / r["energy_ratio"] for r in hs])
+    add(
+        "hierarchical-softmax zipf-10k: training energy >= 3x less than the full softmax",
+        saving >= 3,
+        f"{saving:.2f}x less (per seed "
+        + ", ".join(f"{1 / r['energy_ratio']:.2f}x" for r in hs)
+        + ")",
+    )
+    inf = [r["inference"]["hierarchical-softmax (greedy)"] for r in zipf]
+    ratio = mean([r["energy_ratio"] for r in inf])
+    add(
+        "hierarchical-softmax zipf-10k: inference energy per 1,000 <= the baseline's at batch 256",
+        ratio <= 1,
+        f"{ratio:.2f}x the baseline's (latency {mean([r['latency_ratio'] for r in inf]):.2f}x; "
+        "greedy decoding)",
+    )
+    gap = [100 * (r["accuracy_by_decode"]["greedy"] - r["accuracy_by_decode"]["exact"]) for r in hs]
+    add(
+        "hierarchical-softmax zipf-10k: greedy accuracy within 1 pt of the exact argmax",
+        mean(gap) >= -1,
+        f"{mean(gap):+.2f} pt (per seed " + ", ".join(f"{g:+.1f}" for g in gap) + "; "
+        f"{100 * mean([r['certified_fraction'] for r in hs]):.0f} % of greedy results "
+        "certified exact)",
+    )
+    ada = [r["inference"]["adaptive-softmax (exact)"] for r in zipf]
+    lat, en = mean([r["latency_ratio"] for r in ada]), mean([r["energy_ratio"] for r in ada])
+    add(
+        "adaptive-softmax zipf-10k: inference no slower than the baseline at batch 256",
+        lat <= 1,
+        f"latency {lat:.2f}x, energy per 1,000 {en:.2f}x the baseline's (exact argmax decoding)",
     )
     by_strategy: dict[str, list[dict[str, Any]]] = {}
     for r in result["active"]["rows"]:
@@ -754,7 +839,8 @@ def print_tables(result: dict[str, Any]) -> None:
     out.print(t)
 
     t = Table(title="output layer, 10,000 classes: µs per sample (fastest pass), speed-up vs full")
-    for c in ("variant", "d", "batch", "MACs", "score µs", "score ×", "train µs", "train ×"):
+    cols = ("variant", "d", "batch", "MACs", "score µs", "score ×", "train µs", "train ×")
+    for c in (*cols, "predict µs", "predict ×"):
         t.add_column(c, justify="left" if c == "variant" else "right")
     for r in result["softmax"]["timing"]:
         t.add_row(
@@ -766,25 +852,36 @@ def print_tables(result: dict[str, Any]) -> None:
             f"{r['score_speedup']:.1f}x",
             f"{r['train_us_per_sample']:.2f}",
             f"{r['train_speedup']:.1f}x",
+            f"{r['infer_us_per_sample']:.2f}",
+            f"{r['infer_speedup']:.1f}x",
         )
     out.print(t)
-    t = Table(title="zipf-10k task (means over seeds)")
-    for c in ("row", "acc %", "acc Δ pt", "train energy"):
-        t.add_column(c, justify="left" if c == "row" else "right")
+    t = Table(title="zipf-10k task (means over seeds; inference at batch 256)")
+    for c in ("row", "decode", "acc %", "acc Δ pt", "train energy", "infer J/1k ×", "latency ×"):
+        t.add_column(c, justify="left" if c in ("row", "decode") else "right")
     rs = result["softmax"]["rows"]
     t.add_row(
         "full softmax (baseline)",
+        "argmax",
         f"{100 * mean([r['baseline_accuracy'] for r in rs]):.2f}",
         "",
         "1.00x",
+        f"1.00x ({mean([r['inference']['baseline']['energy_j_per_1k'] for r in rs]):.3f} J)",
+        "1.00x",
     )
     for name in ("adaptive-softmax", "hierarchical-softmax"):
-        t.add_row(
-            name,
-            f"{100 * mean([r[name]['accuracy'] for r in rs]):.2f}",
-            f"{mean([r[name]['delta_pt'] for r in rs]):+.2f}",
-            f"{mean([r[name]['energy_ratio'] for r in rs]):.2f}x",
-        )
+        for decode in rs[0][name]["accuracy_by_decode"]:
+            inf = [r["inference"][f"{name} ({decode})"] for r in rs]
+            accs = [r[name]["accuracy_by_decode"][decode] for r in rs]
+            t.add_row(
+                name,
+                decode,
+                f"{100 * mean(accs):.2f}",
+                f"{mean([100 * (a - r['baseline_accuracy']) for a, r in zip(accs, rs)]):+.2f}",
+                f"{mean([r[name]['energy_ratio'] for r in rs]):.2f}x",
+                f"{mean([i['energy_ratio'] for i in inf]):.2f}x",
+                f"{mean([i['latency_ratio'] for i in inf]):.2f}x",
+            )
     out.print(t)
 
     t = Table(title="active learning digits-mlp (means over seeds; budget 50 % of the pool)")
@@ -821,6 +918,17 @@ def print_tables(result: dict[str, Any]) -> None:
     out.print(t)
 
 
+SECTIONS: dict[str, Callable[[Baselines, argparse.Namespace], dict[str, Any]]] = {
+    "early_stop": lambda bl, a: early_stop(bl, a.seeds),
+    "progressive": lambda bl, a: progressive(bl, a.seeds),
+    "transfer": lambda bl, a: transfer(bl, a.seeds),
+    "early_exit": lambda bl, a: early_exit(bl, a.seeds),
+    "blocks": lambda bl, a: blocks(bl, a.seeds),
+    "softmax": lambda bl, a: softmax(bl, a.seeds, a.repeats),
+    "active": lambda bl, a: active(bl, a.seeds),
+}
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
@@ -837,6 +945,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--repeats", type=int, default=50, help="timed passes (softmax)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(SECTIONS),
+        help="rerun these sections only; the others are kept from the existing --out file",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -854,14 +968,19 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": list(args.seeds),
         "method": (__doc__ or "").split("\n\n", 1)[1].split("Run (")[0].strip(),
     }
-    result["early_stop"] = early_stop(bl, args.seeds)
-    result["progressive"] = progressive(bl, args.seeds)
-    result["transfer"] = transfer(bl, args.seeds)
-    result["early_exit"] = early_exit(bl, args.seeds)
-    result["blocks"] = blocks(bl, args.seeds)
-    result["softmax"] = softmax(bl, args.seeds, args.repeats)
-    result["active"] = active(bl, args.seeds)
-    result["baselines"] = [
+    kept: dict[str, Any] = {}
+    if args.only:
+        kept = json.loads(args.out.read_text())
+        result["sections_rerun"] = {
+            **kept.get("sections_rerun", {}),
+            **{name: time.strftime("%Y-%m-%d %H:%M") for name in args.only},
+        }
+    for name, run_section in SECTIONS.items():
+        if args.only and name not in args.only:
+            result[name] = kept[name]
+        else:
+            result[name] = run_section(bl, args)
+    fresh = [
         {
             "task": k[0],
             "seed": k[1],
@@ -872,6 +991,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         for k, v in bl.cache.items()
     ]
+    rerun = {r["task"] for r in fresh}
+    result["baselines"] = [r for r in kept.get("baselines", []) if r["task"] not in rerun] + fresh
     result["targets"] = summarise(result)
     result["total_s"] = time.perf_counter() - t0
     args.out.parent.mkdir(parents=True, exist_ok=True)
