@@ -125,9 +125,12 @@ class Technique(ParamsMixin, ABC):
         """The stages the user named (techniques with a ``stages`` parameter)."""
         return None
 
-    def _check_needs(self, model: nn.Module, data: TrainData | None) -> None:
-        """Raise, in one line, when ``model`` or ``data`` lacks what ``needs`` declares."""
-        needs = self.needs
+    def _check_needs(
+        self, model: nn.Module, data: TrainData | None, needs: Needs | None = None
+    ) -> None:
+        """Raise, in one line, when ``model`` or ``data`` lacks what ``needs`` (by default the
+        class's declaration) declares."""
+        needs = needs or self.needs
         if data is None:
             if needs.data != "none":
                 raise InputError(
