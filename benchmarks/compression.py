@@ -1,4 +1,4 @@
-"""Measured effect of each reduce-stage technique on scikit-learn's bundled digits.
+"""Measured effect of each reduce-stage technique on the bench's digits and small tabular tasks.
 
 Uses the bench's own tasks (``frugalml.bench.tasks``, what ``frugal bench`` runs): digits
 (1797 8x8 images) split 60/15/25 stratified with a fixed seed and standardised, 450 test
@@ -14,8 +14,12 @@ images. Trains each task's baseline with its recipe, applies each technique thro
 - size: bytes of ``torch.save(model.state_dict())`` (dense: pruned zeros still take
   4 bytes; weight-cluster and binary-connect report their packed size separately);
 - batch-inference latency: median of ``--repeats`` forward passes over one batch of
-  ``--batch`` test images; each round times every variant of the task once in a
-  shuffled order, so speed-ups are ratios taken under the same machine load;
+  ``--batch`` test images (the test split repeated when it is smaller); each round times
+  every variant of the task once in a shuffled order, so speed-ups are ratios taken under
+  the same machine load; also at batch 1 (the fixed per-call cost);
+- inference energy per 1,000 samples at ``--batch``: ``--energy-windows`` windows of at
+  least 0.5 s per variant under ``frugalml.Tracker`` (round-robin, median); on a machine
+  without RAPL the CPU energy is modelled from CPU time, so the ratio is one of CPU work;
 - cost: wall time of the baseline's training, or of the technique's ``apply`` (its
   fine-tuning, calibration or student training), mean over seeds;
 - the technique's own ``report()`` (sparsity, bits per weight, channel counts...).
@@ -24,11 +28,13 @@ Tasks: ``digits-mlp`` (64-512-512-10 MLP, 30 epochs), ``digits-cnn`` (3x3 conv b
 32/64/128 channels with BatchNorm, 15 epochs), both Adam lr 1e-3 batch 64, and
 ``digits-mlp-wide`` (the same data, 64-2048-2048-10, 10 epochs; defined here, not a
 bench task), because dynamic int8 only pays off once the Linear layers are wide enough
-for the matrix products, not the per-batch activation quantisation, to dominate.
+for the matrix products, not the per-batch activation quantisation, to dominate; and the
+quantised rows of ``iris-mlp`` (4-64-64-3) and ``breast-cancer-mlp`` (30-128-128-2), where
+the per-call cost of quantisation decides.
 
 Run (the lock keeps other benchmarks off the shared cores while timing):
 
-    flock /tmp/frugal-bench.lock .venv/bin/python benchmarks/compression.py
+    flock /work/wt/bench.lock .venv/bin/python benchmarks/compression.py [--tasks digits-cnn]
 
 Writes benchmarks/results/compression.json and prints Rich tables.
 """
@@ -53,35 +59,58 @@ from rich.table import Table
 from torch import nn
 
 from frugalml.bench.tasks import Task, get_task
+from frugalml.measure.tracker import Tracker
 from frugalml.reduce import count_nonzero, count_params, get_technique, state_dict_bytes
+from frugalml.reduce._timing import batch_of
 from frugalml.reduce.quantize import bf16_cpu_support
 from frugalml.train import TrainData, evaluate, fit, mlp
 
 RESULTS = Path(__file__).parent / "results" / "compression.json"
+# digits-cnn settings chosen on the validation split, seeds 3-5 (docs/reduce.md); the bench's
+# digits-cnn task uses the same (frugalml.bench.tasks)
+CNN_DISTILL: dict[str, Any] = get_task("digits-cnn").extra["technique_params"]["distill"]
+CNN_BINARY: dict[str, Any] = get_task("digits-cnn").extra["technique_params"]["binary-connect"]
 SLOW_S = 0.1
 SLOW_REPEATS = 7
 
-# (task, registry name, params) in run order. Parameters other than the technique's
-# defaults were chosen on the validation split (see docs/reduce.md).
-PLAN: list[tuple[str, str, dict[str, Any]]] = [
-    ("digits-mlp", "magnitude-prune", {}),
-    ("digits-mlp", "weight-cluster", {"n_clusters": 16}),
-    ("digits-mlp", "distill", {"student_width": 0.25}),
-    ("digits-mlp", "binary-connect", {"mode": "deterministic"}),
-    ("digits-mlp", "binary-connect", {"mode": "stochastic"}),
-    ("digits-mlp", "int8-dynamic", {}),
-    ("digits-mlp", "int8-static", {}),
-    ("digits-mlp", "qat", {}),
-    ("digits-mlp", "bf16", {}),
-    ("digits-mlp", "fp16", {}),
-    ("digits-mlp", "channel-prune", {"pruning_ratio": 0.5}),
-    ("digits-cnn", "channel-prune", {"pruning_ratio": 0.5, "lr": 3e-3}),
-    ("digits-cnn", "int8-static", {}),
-    ("digits-cnn", "qat", {}),
-    ("digits-cnn", "int8-dynamic", {}),
-    ("digits-cnn", "bf16", {}),
-    ("digits-cnn", "fp16", {}),
-    ("digits-mlp-wide", "int8-dynamic", {}),
+# (task, registry name, params, row label) in run order. Parameters other than the
+# technique's defaults were chosen on the validation split (see docs/reduce.md).
+PLAN: list[tuple[str, str, dict[str, Any], str]] = [
+    ("digits-mlp", "magnitude-prune", {}, "magnitude-prune"),
+    ("digits-mlp", "magnitude-prune", {"sparse_kernels": "never"}, "magnitude-prune (dense)"),
+    ("digits-mlp", "weight-cluster", {"n_clusters": 16}, "weight-cluster"),
+    ("digits-mlp", "distill", {"student_width": 0.25}, "distill"),
+    ("digits-mlp", "binary-connect", {"mode": "deterministic"}, "binary-connect (deterministic)"),
+    ("digits-mlp", "binary-connect", {"mode": "stochastic"}, "binary-connect (stochastic)"),
+    ("digits-mlp", "int8-dynamic", {}, "int8-dynamic"),
+    ("digits-mlp", "int8-static", {}, "int8-static"),
+    ("digits-mlp", "qat", {}, "qat"),
+    ("digits-mlp", "bf16", {}, "bf16"),
+    ("digits-mlp", "fp16", {}, "fp16"),
+    ("digits-mlp", "channel-prune", {"pruning_ratio": 0.5}, "channel-prune"),
+    ("digits-cnn", "channel-prune", {"pruning_ratio": 0.5, "lr": 3e-3}, "channel-prune"),
+    ("digits-cnn", "distill", CNN_DISTILL, "distill"),
+    ("digits-cnn", "distill", {"student_width": 0.45, "lr": 3e-3}, "distill (scratch)"),
+    ("digits-cnn", "binary-connect", CNN_BINARY, "binary-connect"),
+    ("digits-cnn", "binary-connect", {}, "binary-connect (defaults)"),
+    ("digits-cnn", "int8-static", {}, "int8-static"),
+    ("digits-cnn", "qat", {}, "qat"),
+    ("digits-cnn", "int8-dynamic", {}, "int8-dynamic"),
+    ("digits-cnn", "int8-dynamic", {"layers": "all"}, "int8-dynamic (all layers)"),
+    ("digits-cnn", "bf16", {}, "bf16"),
+    ("digits-cnn", "fp16", {}, "fp16"),
+    ("digits-mlp-wide", "int8-dynamic", {}, "int8-dynamic"),
+    *[
+        (task, name, params, label)
+        for task in ("breast-cancer-mlp", "iris-mlp")
+        for name, params, label in (
+            ("int8-dynamic", {}, "int8-dynamic"),
+            ("int8-dynamic", {"layers": "all"}, "int8-dynamic (all layers)"),
+            ("int8-static", {}, "int8-static"),
+            ("qat", {}, "qat"),
+            ("fp16", {}, "fp16"),
+        )
+    ],
 ]
 
 
@@ -130,6 +159,25 @@ def latencies_s(
     }
 
 
+def inference_energy(
+    models: dict[str, nn.Module], X: torch.Tensor, windows: int
+) -> dict[str, float]:
+    """Joules per 1,000 samples of each model on batches ``X``: ``windows`` tracked windows of
+    at least 0.5 s per model, round-robin; the median (CPU energy modelled here)."""
+    out: dict[str, list[float]] = {k: [] for k in models}
+    with torch.inference_mode():
+        for _ in range(windows):
+            for key, model in models.items():
+                samples = 0
+                with Tracker("compression-infer", db=False, handle_signals=False) as run:
+                    start = time.perf_counter()
+                    while samples == 0 or time.perf_counter() - start < 0.5:
+                        model(X)
+                        samples += len(X)
+                out[key].append(run.energy_j["total"] / samples * 1000)
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
 def bf16_training_ratio(data: TrainData, epochs: int, repeats: int) -> dict[str, float]:
     """Median seconds of ``epochs`` training epochs, float32 vs bf16 autocast, interleaved."""
     assert data.make_model is not None
@@ -145,16 +193,12 @@ def bf16_training_ratio(data: TrainData, epochs: int, repeats: int) -> dict[str,
     return out
 
 
-def label_of(name: str, params: dict[str, Any]) -> str:
-    return f"{name} ({params['mode']})" if name == "binary-connect" else name
-
-
 def run_task(task: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Baseline and every planned technique on one task, for each seed; then timing."""
     console = Console(stderr=True)
     data0, X_test, y_test = make_task(task).train_data(seed=args.seeds[0])
-    plan = [(name, params) for t, name, params in PLAN if t == task]
-    labels = ["baseline"] + [label_of(n, p) for n, p in plan]
+    plan = [(name, params, label) for t, name, params, label in PLAN if t == task]
+    labels = ["baseline"] + [label for _, _, label in plan]
     acc: dict[str, list[float]] = {k: [] for k in labels}
     cost_s: dict[str, list[float]] = {k: [] for k in labels}
     models: dict[str, nn.Module] = {}  # the first seed's, for size and latency
@@ -172,8 +216,7 @@ def run_task(task: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         acc["baseline"].append(evaluate(baseline, X_test, y_test))
         if i == 0:
             models["baseline"] = baseline
-        for name, params in plan:
-            label = label_of(name, params)
+        for name, params, label in plan:
             if label in failed:
                 continue
             technique = get_technique(name, **params)
@@ -192,7 +235,10 @@ def run_task(task: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                 reports[label] = technique.report()
                 params_set[label] = technique.get_params()
         console.log(f"{task}: seed {seed} done")
-    lat, n_timed = latencies_s(models, X_test[: args.batch], args.repeats, seed=args.seeds[0])
+    X_batch = batch_of(X_test, args.batch)
+    lat, n_timed = latencies_s(models, X_batch, args.repeats, seed=args.seeds[0])
+    lat1, _ = latencies_s(models, X_test[:1], args.repeats, seed=args.seeds[0])
+    energy = inference_energy(models, X_batch, args.energy_windows)
     base = models["baseline"]
     rows: list[dict[str, Any]] = []
     for label in labels:
@@ -214,7 +260,10 @@ def run_task(task: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             "size_ratio": state_dict_bytes(base) / state_dict_bytes(model),
             "latency_ms": lat[label] * 1e3,
             "latency_passes": n_timed[label],
+            "latency_ms_batch_1": lat1[label] * 1e3,
             "speedup": lat["baseline"] / lat[label],
+            "infer_energy_j_per_1k": energy[label],
+            "infer_energy_ratio": energy["baseline"] / energy[label],
             "report": reports[label],
         }
         if not _is_int8(model):
@@ -234,7 +283,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     rows: list[dict[str, Any]] = []
     tasks = {}
-    for name in dict.fromkeys(t for t, _, _ in PLAN):
+    for name in dict.fromkeys(t for t, _, _, _ in PLAN):
+        if args.tasks and name not in args.tasks:
+            continue
         tasks[name] = make_task(name).describe()
         rows += run_task(name, args)
     data, _, _ = make_task("digits-mlp").train_data(seed=args.seeds[0])
@@ -255,6 +306,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "latency": f"median of {args.repeats} shuffled-interleaved passes "
             f"({SLOW_REPEATS} if > {SLOW_S} s), batch {args.batch}",
             "size": "bytes of torch.save(state_dict)",
+            "inference_energy": f"median of {args.energy_windows} tracked windows of >= 0.5 s "
+            f"per model at batch {args.batch}, round-robin (J per 1,000 samples; CPU energy "
+            "modelled from CPU time where there is no RAPL)",
             "cost_s": "baseline: training wall time; technique: apply() wall time (mean)",
         },
         "rows": rows,
@@ -307,6 +361,33 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         find("digits-mlp", "distill"),
         [("param_reduction", 4, ">="), ("accuracy_delta_pt", -1, ">=")],
     )
+    check(
+        "magnitude-prune digits-mlp, 90 % sparsity: >= 2x lower inference energy at batch 256",
+        find("digits-mlp", "magnitude-prune"),
+        [("infer_energy_ratio", 2, ">="), ("accuracy_delta_pt", -0.5, ">=")],
+    )
+    check(
+        "distill digits-cnn: within 1 pt of the teacher at >= 4x fewer params (mean of seeds)",
+        find("digits-cnn", "distill"),
+        [("param_reduction", 4, ">="), ("accuracy_delta_pt", -1, ">=")],
+    )
+    check(
+        "binary-connect digits-cnn: within 1 pt (mean of seeds)",
+        find("digits-cnn", "binary-connect"),
+        [("accuracy_delta_pt", -1, ">=")],
+    )
+    check(
+        "channel-prune digits-cnn: within 1 pt (mean of seeds)",
+        find("digits-cnn", "channel-prune"),
+        [("accuracy_delta_pt", -1, ">=")],
+    )
+    for task in ("iris-mlp", "breast-cancer-mlp", "digits-cnn"):
+        check(
+            f"int8-dynamic (layers='auto') {task}: no slower than float32 at batch 256 "
+            "(>= 0.9x, timing noise)",
+            find(task, "int8-dynamic"),
+            [("speedup", 0.9, ">=")],
+        )
     for mode in ("deterministic", "stochastic"):
         row = find("digits-mlp", f"binary-connect ({mode})")
         out.append(
@@ -338,7 +419,7 @@ def print_tables(result: dict[str, Any]) -> None:
         f"torch {m['torch']}; seeds {setup['seeds']}; latency: {setup['latency']}"
     )
     columns = ["task", "technique", "acc %", "Δ pt", "nonzero ÷", "size ÷", "ms", "speed-up"]
-    for col in [*columns, "cost s"]:
+    for col in [*columns, "ms (b=1)", "J/1k ÷", "cost s"]:
         table.add_column(col, justify="left" if col in ("task", "technique") else "right")
     for r in result["rows"]:
         if "failed" in r:
@@ -353,6 +434,8 @@ def print_tables(result: dict[str, Any]) -> None:
             f"{r['size_ratio']:.2f}x",
             f"{r['latency_ms']:.2f}",
             f"{r['speedup']:.2f}x",
+            f"{r['latency_ms_batch_1']:.3f}",
+            f"{r['infer_energy_ratio']:.2f}x",
             f"{r['cost_s']:.1f}",
         )
     console.print(table)
@@ -393,6 +476,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--repeats", type=int, default=30, help="timed passes per variant")
     parser.add_argument("--batch", type=int, default=256, help="inference batch size")
+    parser.add_argument(
+        "--energy-windows", type=int, default=3, help="inference-energy windows per model"
+    )
+    parser.add_argument("--tasks", nargs="+", help="only these tasks (default: all planned)")
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)"
     )

@@ -40,7 +40,7 @@ def test_tiny_bench_writes_every_key_for_every_row(tmp_path, with_failing_techni
             out_dir=out,
             db=db,
             region="FR",
-            technique_params={"int8-dynamic": {}},
+            technique_params={"int8-dynamic": {"layers": "all"}},  # auto keeps iris float
         )
     )
     on_disk = load_results(out)
