@@ -110,14 +110,16 @@ def _words(text: str) -> tuple[str, ...]:
 _ZERO_GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "view",
-        "0: returns a view of its input, moves no data",
+        "0: returns a view of its input (a sparse tensor: of its index and value tensors), "
+        "moves no data",
         _words(
             "view _unsafe_view reshape _reshape_alias t transpose permute expand squeeze "
             "unsqueeze select slice narrow as_strided alias detach unbind split "
             "split_with_sizes chunk unfold diagonal view_as_real view_as_complex lift_fresh "
             "_conj resolve_conj resolve_neg real imag unflatten flatten movedim swapaxes "
             "expand_as view_as t_ transpose_ unsqueeze_ squeeze_ detach_ as_strided_ unsafe_split "
-            "unsafe_split_with_sizes unsafe_chunk"
+            "unsafe_split_with_sizes unsafe_chunk sparse_compressed_tensor "
+            "_sparse_compressed_tensor_unsafe _sparse_csr_tensor_unsafe"
         ),
     ),
     (

@@ -25,9 +25,10 @@ __all__ = ["KernelChoice", "SparseLinear", "choose_kernels", "to_dense"]
 class SparseLinear(nn.Module):
     """``nn.Linear`` with a sparse CSR weight, for inference.
 
-    ``weight`` is a CSR tensor (``out_features x in_features``) and a parameter that does
-    not require gradients (PyTorch's sparse products have no CPU backward for it);
-    :func:`to_dense` gives back an ``nn.Linear`` to train further.
+    It stores the CSR parts: ``values`` (a parameter that does not require gradients: the
+    non-zero weights), ``crow_indices`` and ``col_indices`` (int32 buffers); ``weight``
+    assembles them into a CSR tensor. For training, :func:`to_dense` gives back an
+    ``nn.Linear``.
 
     Example:
         >>> dense = nn.Linear(8, 4)
@@ -39,10 +40,17 @@ class SparseLinear(nn.Module):
         True
     """
 
+    crow_indices: torch.Tensor
+    col_indices: torch.Tensor
+
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__()
         self.out_features, self.in_features = int(weight.shape[0]), int(weight.shape[1])
-        self.weight = nn.Parameter(weight, requires_grad=False)
+        # the CSR parts are kept as plain tensors (a CSR parameter cannot be deep-copied,
+        # cast or saved by every tool); ``weight`` assembles them, a view without copying
+        self.values = nn.Parameter(weight.values().detach(), requires_grad=False)
+        self.register_buffer("crow_indices", weight.crow_indices().to(torch.int32))
+        self.register_buffer("col_indices", weight.col_indices().to(torch.int32))
         self.bias = None if bias is None else nn.Parameter(bias.detach(), requires_grad=False)
 
     @classmethod
@@ -50,19 +58,25 @@ class SparseLinear(nn.Module):
         """The layer's weight in CSR form (its exact zeros dropped), same bias."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "sparse CSR support is in beta state"
-            csr = linear.weight.detach().to_sparse_csr()
-            weight = torch.sparse_csr_tensor(
-                csr.crow_indices().to(torch.int32),
-                csr.col_indices().to(torch.int32),
-                csr.values(),
-                size=csr.shape,
+            return cls(linear.weight.detach().to_sparse_csr(), linear.bias)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The weight as a CSR tensor (``out_features x in_features``, int32 indices)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "sparse CSR support is in beta state"
+            return torch.sparse_csr_tensor(
+                self.crow_indices,
+                self.col_indices,
+                self.values,
+                size=(self.out_features, self.in_features),
+                check_invariants=False,
             )
-        return cls(weight, linear.bias)
 
     @property
     def density(self) -> float:
         """Non-zero weights / all weights."""
-        return self.weight.values().numel() / max(self.out_features * self.in_features, 1)
+        return self.values.numel() / max(self.out_features * self.in_features, 1)
 
     def extra_repr(self) -> str:
         return (
@@ -72,10 +86,11 @@ class SparseLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features).t()  # (in, batch): the CSR weight on the left
+        weight = self.weight
         if self.bias is None:
-            out = torch.mm(self.weight, rows)
+            out = torch.mm(weight, rows)
         else:
-            out = torch.addmm(self.bias.unsqueeze(1), self.weight, rows)
+            out = torch.addmm(self.bias.unsqueeze(1), weight, rows)
         # row-major again: dense layers after it run 5x slower on the transposed view
         return out.t().contiguous().reshape(*x.shape[:-1], self.out_features)
 

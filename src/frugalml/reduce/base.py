@@ -280,8 +280,11 @@ def count_params(model: nn.Module) -> int:
 
 
 def count_nonzero(model: nn.Module) -> int:
-    """Number of non-zero parameter elements, biases and norms included."""
-    return sum(int((p != 0).sum()) for p in model.parameters())
+    """Number of non-zero parameter elements, biases and norms included (a sparse CSR
+    weight counts its stored values that are non-zero)."""
+    return sum(
+        int((p.values() if p.is_sparse_csr else p).count_nonzero()) for p in model.parameters()
+    )
 
 
 def state_dict_bytes(model: nn.Module) -> int:
