@@ -51,6 +51,24 @@ def test_each_weight_is_read_once_for_its_non_zero_count(monkeypatch):
     assert p.params_nonzero == p.params
 
 
+def test_count_nonzero_false_reads_no_weight(monkeypatch):
+    from frugalml.profiler import traffic
+    from frugalml.profiler.render import render
+
+    monkeypatch.setattr(traffic, "_count_nonzero", lambda t: pytest.fail("weights were read"))
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4))
+    p = frugalml.profile(model, torch.randn(2, 6), count_nonzero=False, train=True)
+    assert p.params_nonzero is p.macs_effective is p.flops_effective is None
+    assert p.train_step_flops_effective is None
+    assert p.macs == 2 * (6 * 5 + 5 * 4) and p.params == 6 * 5 + 5 + 5 * 4 + 4
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=200)
+    console.print(render(p))
+    text = console.file.getvalue()
+    assert "non-zero not counted" in text and "effective FLOPs" not in text
+
+
 def test_fp16_dynamic_quantization_sizes_weights_as_float16():
     import warnings
 

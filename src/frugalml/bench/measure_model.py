@@ -43,11 +43,11 @@ def model_facts(model: nn.Module, example: torch.Tensor) -> ModelFacts:
     p = profile(model, (example[:1],), state_dict_size=True)
     return ModelFacts(
         params=int(p.params),
-        params_nonzero=int(p.params_nonzero),
+        params_nonzero=int(p.params_nonzero or 0),
         size_bytes=int(p.state_dict_bytes or 0),
         macs=int(p.macs),
         flops=int(p.flops),
-        flops_effective=int(p.flops_effective),
+        flops_effective=int(p.flops_effective or 0),
     )
 
 

@@ -68,6 +68,7 @@ def profile(
     energy_min_duration_s: float = 0.5,
     track: Callable[..., Any] | None = None,
     state_dict_size: bool = False,
+    count_nonzero: bool = True,
 ) -> Profile:
     """Count MACs/FLOPs, parameters and bytes of ``model`` on ``example_inputs``.
 
@@ -91,6 +92,10 @@ def profile(
         state_dict_size: also compute ``state_dict_bytes``, the exact size of
             ``torch.save(model.state_dict())`` (serialising costs a copy of every weight
             byte; ``size_bytes``, from the tensors, is always there).
+        count_nonzero: count the non-zero weights, for ``params_nonzero`` and the
+            effective MACs/FLOPs of pruned models. It reads every weight once more: on a
+            model whose cost is its weights (AlexNet at batch 1) that is about one more
+            forward pass; False skips it and leaves those fields None.
 
     Returns:
         A :class:`Profile`.
@@ -118,7 +123,7 @@ def profile(
     tensors = [*iter_tensors(args), *iter_tensors(kwargs)]
     batch_size = int(tensors[0].shape[0]) if tensors and tensors[0].dim() else 1
 
-    weights = model_weights(model)  # one non-zero count per weight, shared by both
+    weights = model_weights(model, count_nonzero)  # one non-zero count per weight, shared
     forward, _ = count_forward(model, args, kwargs, weights)
     names = _module_names(model)
     stats = param_stats(model, weights=weights, state_dict_size=state_dict_size)
@@ -127,8 +132,8 @@ def profile(
         input_shapes=[list(t.shape) for t in tensors],
         macs=forward.macs,
         flops=forward.flops,
-        macs_effective=forward.macs_effective,
-        flops_effective=forward.flops_effective,
+        macs_effective=forward.macs_effective if count_nonzero else None,
+        flops_effective=forward.flops_effective if count_nonzero else None,
         macs_by_dtype=dict(forward.macs_by_dtype),
         params=stats.params,
         params_trainable=stats.params_trainable,
@@ -149,7 +154,9 @@ def profile(
         unknown_operators=dict(forward.unknown),
     )
     if train:
-        _add_train_step(result, count_train_step(model, args, kwargs, loss_fn))
+        _add_train_step(result, count_train_step(model, args, kwargs, loss_fn, count_nonzero))
+        if not count_nonzero:
+            result.train_step_flops_effective = None
     if latency_runs or measure_energy:
         _measure(
             result,

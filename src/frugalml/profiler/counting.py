@@ -224,7 +224,7 @@ class CountingMode(TorchDispatchMode):
 
     def _effective(self, rule: Rule | None, cost: Cost, bound: dict[str, Any]) -> int:
         """MACs that touch a non-zero weight: the weight's MACs scaled by its density."""
-        if rule is None or not cost.macs:
+        if rule is None or not cost.macs or not self.weights.count_nonzero:
             return cost.macs
         weight = cost.weight
         if weight is None:

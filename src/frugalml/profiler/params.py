@@ -36,7 +36,7 @@ class ParamStats:
     Attributes:
         params: parameter elements (shared parameters once), incl. quantized weights.
         params_trainable: elements of parameters with ``requires_grad``.
-        params_nonzero: non-zero elements (after pruning masks).
+        params_nonzero: non-zero elements (after pruning masks); None when not counted.
         size_bytes: bytes of all parameters, buffers and quantized weights.
         size_bytes_by_dtype: ``size_bytes`` split by dtype name.
         state_dict_bytes: length of ``torch.save(model.state_dict())``, or None when not
@@ -45,7 +45,7 @@ class ParamStats:
 
     params: int
     params_trainable: int
-    params_nonzero: int
+    params_nonzero: int | None
     size_bytes: int
     size_bytes_by_dtype: dict[str, int] = field(default_factory=dict)
     state_dict_bytes: int | None = None
@@ -113,7 +113,8 @@ def param_stats(
     Args:
         model: the model.
         weights: the :class:`WeightSet` of a counting pass over ``model``, whose non-zero
-            counts are reused (each weight is then read once in all).
+            counts are reused (each weight is then read once in all); one made with
+            ``count_nonzero=False`` leaves ``params_nonzero`` None.
         state_dict_size: also serialise the ``state_dict`` into a byte counter for its
             exact saved size (a full copy of the weights' bytes: 0.1 s for 100 MB here).
 
@@ -123,6 +124,7 @@ def param_stats(
         8
     """
     weights = weights if weights is not None else WeightSet(())
+    counting = weights.count_nonzero
     params = trainable = nonzero = 0
     by_dtype: dict[str, int] = defaultdict(int)
     seen: set[int] = set()
@@ -145,7 +147,8 @@ def param_stats(
                 seen.add(id(p))
                 params += p.numel()
                 trainable += p.numel() if p.requires_grad else 0
-                nonzero += weights.nonzero(_pruned_view(module, name, p))[0]
+                if counting:
+                    nonzero += weights.nonzero(_pruned_view(module, name, p))[0]
                 size(p)
             for b in module._buffers.values():
                 if b is not None and id(b) not in seen:
@@ -153,12 +156,13 @@ def param_stats(
                     size(b)
             for w, stored in _quantized_weights(module):
                 params += w.numel()
-                nonzero += weights.nonzero(w)[0]
+                if counting:
+                    nonzero += weights.nonzero(w)[0]
                 size(w, stored)
     return ParamStats(
         params=params,
         params_trainable=trainable,
-        params_nonzero=nonzero,
+        params_nonzero=nonzero if counting else None,
         size_bytes=sum(by_dtype.values()),
         size_bytes_by_dtype=dict(by_dtype),
         state_dict_bytes=_state_dict_bytes(model) if state_dict_size else None,

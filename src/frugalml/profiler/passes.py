@@ -59,9 +59,9 @@ def preserved(
             torch.cuda.set_rng_state_all(cuda_rng)
 
 
-def model_weights(model: torch.nn.Module) -> WeightSet:
+def model_weights(model: torch.nn.Module, count_nonzero: bool = True) -> WeightSet:
     """The :class:`WeightSet` of ``model``'s parameters and buffers."""
-    return WeightSet([*model.parameters(), *model.buffers()])
+    return WeightSet([*model.parameters(), *model.buffers()], count_nonzero)
 
 
 def _call(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -93,6 +93,7 @@ def count_train_step(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     loss_fn: Callable[[Any], torch.Tensor] | None = None,
+    count_nonzero: bool = True,
 ) -> Tally:
     """Count one training step (forward in train mode + backward to the trainable params)."""
     if torch.is_inference_mode_enabled():
@@ -109,7 +110,8 @@ def count_train_step(
     tally = Tally()
     with preserved(model, buffers=True), torch.enable_grad():
         model.train()
-        with ModuleTracker() as tracker, CountingMode(tally, tracker, model_weights(model)):
+        weights = model_weights(model, count_nonzero)
+        with ModuleTracker() as tracker, CountingMode(tally, tracker, weights):
             out = _call(model, args, kwargs)
             if loss_fn is not None:
                 roots = [loss_fn(out)]

@@ -50,11 +50,12 @@ def _summary(p: Profile) -> Table:
     table.add_row("convention", p.convention)
     table.add_row("MACs (forward)", f"{human_count(p.macs)} ({_by_dtype(p.macs_by_dtype)})")
     table.add_row("FLOPs (forward)", human_count(p.flops))
-    table.add_row(
-        "effective FLOPs",
-        f"{human_count(p.flops_effective)} ({_percent(p.flops_effective, p.flops)} of dense; "
-        "MACs on non-zero weights only)",
-    )
+    if p.flops_effective is not None:
+        table.add_row(
+            "effective FLOPs",
+            f"{human_count(p.flops_effective)} ({_percent(p.flops_effective, p.flops)} of "
+            "dense; MACs on non-zero weights only)",
+        )
     if p.train_step_flops is not None:
         table.add_row(
             "FLOPs (training step)",
@@ -66,7 +67,11 @@ def _summary(p: Profile) -> Table:
     table.add_row(
         "parameters",
         f"{human_count(p.params)} total, {human_count(p.params_trainable)} trainable, "
-        f"{human_count(p.params_nonzero)} non-zero ({_percent(p.params_nonzero, p.params)})",
+        + (
+            f"{human_count(p.params_nonzero)} non-zero ({_percent(p.params_nonzero, p.params)})"
+            if p.params_nonzero is not None
+            else "non-zero not counted"
+        ),
     )
     table.add_row(
         "model size",

@@ -24,9 +24,11 @@ class Profile:
     Attributes:
         macs, flops: inference forward pass (eval mode); see :data:`CONVENTION`.
         macs_effective, flops_effective: MACs that touch a non-zero weight (exact for
-            unstructured sparsity), and the FLOPs with those MACs.
+            unstructured sparsity), and the FLOPs with those MACs; None with
+            ``profile(..., count_nonzero=False)``.
         macs_by_dtype: MACs by arithmetic: ``float32``..., ``int8`` for quantized kernels.
-        params, params_trainable, params_nonzero: parameter elements.
+        params, params_trainable, params_nonzero: parameter elements (``params_nonzero``
+            None with ``count_nonzero=False``).
         size_bytes, size_bytes_by_dtype: bytes of parameters and buffers.
         state_dict_bytes: bytes of the saved ``state_dict``; None unless asked for
             (``profile(..., state_dict_size=True)``).
@@ -44,12 +46,12 @@ class Profile:
     input_shapes: list[list[int]]
     macs: int
     flops: int
-    macs_effective: int
-    flops_effective: int
+    macs_effective: int | None
+    flops_effective: int | None
     macs_by_dtype: dict[str, int]
     params: int
     params_trainable: int
-    params_nonzero: int
+    params_nonzero: int | None
     size_bytes: int
     size_bytes_by_dtype: dict[str, int]
     state_dict_bytes: int | None

@@ -77,7 +77,8 @@ class WeightSet:
     their memory is not reused by an activation while counting.
     """
 
-    def __init__(self, tensors: Iterable[torch.Tensor]) -> None:
+    def __init__(self, tensors: Iterable[torch.Tensor], count_nonzero: bool = True) -> None:
+        self.count_nonzero = count_nonzero  # False: densities are not read (not known)
         self._tensors: dict[int, torch.Tensor] = {}
         self._density: dict[tuple[Any, ...], tuple[int, int]] = {}
         for t in tensors:

@@ -337,5 +337,5 @@ def _prefix_costs(net: Any, example: Any) -> tuple[list[int], list[int]]:
     for k in range(len(net.stages)):
         p = profile(ExitPrefix(net, k), (example,))
         macs.append(int(p.macs))
-        fe.append(int(p.flops_effective))
+        fe.append(int(p.flops_effective or 0))  # counted: count_nonzero is on
     return macs, fe
