@@ -44,10 +44,23 @@ def test_int8_dynamic_auto_keeps_int8_only_where_it_measures_faster(
     kinds = [type(m).__module__.startswith("torch.ao") for m in out if hasattr(m, "weight")]
     assert kinds == [True, False, False]
     assert t.int8_layers_ == 1 and t.float_layers_kept_ == 2
+    assert "speed_note" in t.report()
     assert t.kernels_ == (
         "0: int8 2.00x, int8; 2: int8 1.05x, float; 4: int8 0.33x, float (timed at batch 256)"
     )
     assert _agreement(out, trained_mlp, vec_data.X_val) >= 0.9
+
+
+def test_int8_dynamic_auto_may_keep_the_model_float(vec_data, trained_mlp, monkeypatch):
+    from frugalml.reduce import _timing
+
+    monkeypatch.setattr(_timing, "median_times", lambda fns, **k: [1.0, 2.0])
+    t = Int8Dynamic()
+    out = t.apply(trained_mlp, vec_data)
+    assert t.int8_layers_ == 0 and t.float_layers_kept_ == 3 and t.speedup_ == 1.0
+    assert "stays float32" in t.speed_note_
+    assert all(type(m) is torch.nn.Linear for m in out if hasattr(m, "weight"))
+    assert t.kernels_.startswith("0: int8 0.50x, float; 2: int8 0.50x, float")
 
 
 def test_speed_note_explains_per_call_overhead_and_emulation():
@@ -61,6 +74,11 @@ def test_speed_note_explains_per_call_overhead_and_emulation():
     )
     emulated = SpeedFacts(256, 20e-6, 30e-6, 1e-3, 20e-3)
     assert "slower per sample, no fp16 here" in emulated.note("no fp16 here")
+    # +190 us per call, +0.06 us per sample (15 us at batch 256): the call cost dominates
+    small = SpeedFacts(256, 110e-6, 300e-6, 110e-6 + 255 * 0.42e-6, 300e-6 + 255 * 0.48e-6)
+    assert "per-call overhead dominates at this model size, and it is not faster per sample" in (
+        small.note("x")
+    )
     assert SpeedFacts(256, 1e-5, 1e-5, 2e-3, 1e-3).note("x").startswith("2.00x")
 
 

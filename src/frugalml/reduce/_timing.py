@@ -93,18 +93,19 @@ class SpeedFacts:
         )
         if self.speedup >= 1:
             return f"{head}: {calls}"
-        extra, saved = (
-            self.call_s - self.float_call_s,
-            self.per_sample_s("float") - self.per_sample_s("reduced"),
-        )
-        if saved <= 0:
-            return f"{head}: slower per sample, {slow_kernels}; {calls}"
-        if extra > 0:
+        call_extra = self.call_s - self.float_call_s
+        saved = self.per_sample_s("float") - self.per_sample_s("reduced")
+        if saved > 0 and call_extra > 0:
             return (
                 f"{head}: per-call overhead dominates at this model size, faster only from "
-                f"batch ~{int(extra / saved) + 1}; {calls}"
+                f"batch ~{int(call_extra / saved) + 1}; {calls}"
             )
-        return f"{head}; {calls}"
+        if call_extra > -saved * (self.batch - 1):  # the fixed cost outweighs the per-sample
+            return (
+                f"{head}: per-call overhead dominates at this model size, and it is not "
+                f"faster per sample either ({slow_kernels}); {calls}"
+            )
+        return f"{head}: slower per sample, {slow_kernels}; {calls}"
 
 
 def speed_facts(
