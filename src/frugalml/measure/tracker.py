@@ -91,6 +91,11 @@ class Tracker:
         active: whether ``frugalml.epoch_end()`` finds this run (the innermost active one)
             and, under ``frugal run``, forwards its ``log_metric``/``epoch_end`` to the outer
             run. False for meters a library runs inside your training.
+        job: in a distributed job (torchrun, SLURM, MPI) the run is this rank's part of one
+            logical run (:mod:`frugalml.measure.distributed`); under ``frugal run`` it joins
+            the outer run. ``None`` reads the environment; a
+            :class:`~frugalml.measure.distributed.JobContext` says it (integrations pass the
+            framework's ranks); ``False`` makes a lone run whatever the environment.
 
     Example:
         >>> with Tracker("demo", db=False, region="FR") as run:  # doctest: +SKIP
@@ -123,6 +128,7 @@ class Tracker:
         budget: Budget | None = None,
         echo: epochs.Echo = True,
         active: bool = True,
+        job: Any = None,
     ) -> None:
         cpu0 = time.thread_time()
         epochs.check_epochs("Tracker", None, total_epochs)
@@ -186,6 +192,8 @@ class Tracker:
         #: The run's id, known before it starts (``frugal run`` gives it to its command).
         self.run_id = os.urandom(8).hex()
         self._outer: ChannelClient | None = None
+        self._job = job
+        self._joining: Any = None
         self._init_args: dict[str, Any] = dict(
             name=name,
             sensors=sensors,
@@ -208,6 +216,7 @@ class Tracker:
             budget=budget,
             echo=echo,
             active=active,
+            job=job,
         )
         self.run: Run | None = None
         self.process_tree: Any = None
@@ -236,12 +245,15 @@ class Tracker:
         if self.run is not None:
             raise RuntimeError("This tracker was already started; create a new one for a new run.")
         cpu0 = time.thread_time()
+        from frugalml.measure._joining import join
         from frugalml.measure._proc import MachineCpu, ProcessTree
         from frugalml.measure.hardware import machine_hardware
         from frugalml.measure.registry import default_sensors
 
         skipped: dict[str, str] = {}
-        self.process_tree = ProcessTree(self.pid) if self.scope == "process" else None
+        joining = self._joining = join(self._job, self.name)
+        prune = None if joining is None else joining.prune()
+        self.process_tree = ProcessTree(self.pid, prune) if self.scope == "process" else None
         if self._sensors_arg is None:
             sensors, skipped = default_sensors(self.scope, self.pid, tree=self.process_tree)
         else:
@@ -252,6 +264,8 @@ class Tracker:
                     sensors.append(s)
                 else:
                     skipped[s.name] = ok.reason
+        if joining is not None:  # this rank's part only: nothing counted twice
+            sensors = joining.share(sensors, self.scope, skipped)
         run = Run(
             id=self.run_id,
             name=self.name,
@@ -285,6 +299,8 @@ class Tracker:
                     hardware[key] = [*hardware.get(key, []), *extra.pop(key)]  # type: ignore[misc]
             hardware.update(extra)
         run.hardware = hardware
+        if joining is not None:
+            joining.attach(run)
         share = None
         machine_wide = False
         for s in sensors:
@@ -301,7 +317,7 @@ class Tracker:
         self._sampler = Sampler(run, sensors, scope=self.scope, share=share, model=self._model)
         if self._out_dir is not None:
             self._sinks.append(FileSink(self._out_dir))
-        if self._db is not None:
+        if self._db is not None and (joining is None or joining.stores_run):
             self._sinks.append(
                 StoreSink(
                     self._db,
@@ -364,6 +380,8 @@ class Tracker:
         else:  # never started its thread, or stopped from within it
             self._finish()
         _LIVE.discard(self)
+        if self._joining is not None:
+            self._joining.release()
         self._cpu_caller_s += time.thread_time() - cpu0
         run._cpu_source = None
         run.set_tracker_cpu(self._cpu_s())
