@@ -1,30 +1,27 @@
-"""Which process of a job measures, and how: the one place where rank awareness lives.
+"""A process's part in its job: the one place where the callbacks' rank awareness lives.
 
 Every integration asks :func:`process_role` once per run, passing what its framework knows
 (Lightning's ``trainer.global_rank``, the Trainer's ``args.process_index`` ...); what the
-framework leaves out is read from the launcher's environment (torchrun, SLURM, MPI).
+framework leaves out is read from the launcher's environment (torchrun, SLURM, MPI), see
+:mod:`frugalml.measure.distributed`.
 
-The rule today: a single process measures itself; in a multi-process job only global rank 0
-measures (its own process tree, which includes ranks it spawned itself, as Lightning's DDP
-launcher does), and the run says so. Counting every rank and host once, as one logical run,
-replaces this rule here without touching the callbacks.
+The rule: every process measures. A lone process makes a run of its own; in a multi-process
+job each rank's run is its part of the job's one logical run (its own process tree and GPUs;
+local rank 0 also its host's shared sensors), so the job's total counts everything once. When
+the environment names no job identity shared by all hosts (Lightning's own DDP launcher, a
+``torchrun --rdzv-id none`` over several nodes), the framework agrees one: rank 0 draws it and
+broadcasts it (``agree``), a collective every rank makes at the start of the fit.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Role", "process_role"]
+from frugalml.measure.distributed import JobContext, detect_job
 
-# (rank, local rank, world size) variables of each launcher, most specific first.
-_LAUNCHERS = (
-    ("torchrun", "RANK", "LOCAL_RANK", "WORLD_SIZE"),
-    ("slurm", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS"),
-    ("openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_SIZE"),
-    ("pmi", "PMI_RANK", "MPI_LOCALRANKID", "PMI_SIZE"),
-)
+__all__ = ["Role", "new_job_key", "process_role"]
 
 
 @dataclass(frozen=True)
@@ -32,36 +29,36 @@ class Role:
     """What this process does for a run.
 
     Attributes:
-        track: whether this process starts a tracker.
-        rank, local_rank, world_size: its place in the job (0, 0, 1 for a lone process).
-        launcher: where the place came from (``framework``, ``torchrun``, ``slurm``...,
-            ``none``).
-        note: what the run must say about its coverage, or None when it covers the whole job.
+        job: its place in a distributed job (None for a lone process).
     """
 
-    track: bool
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-    launcher: str = "none"
-    note: str | None = None
+    job: JobContext | None = None
+
+    @property
+    def track(self) -> bool:
+        """Every process measures (its part of the job)."""
+        return True
+
+    @property
+    def world_size(self) -> int:
+        return 1 if self.job is None else self.job.world_size
+
+    @property
+    def rank(self) -> int:
+        return 0 if self.job is None else self.job.rank
+
+    @property
+    def launcher(self) -> str:
+        return "none" if self.job is None else self.job.launcher
 
     def tags(self) -> dict[str, str]:
         """Tags recorded with the run (only for multi-process jobs)."""
-        if self.world_size <= 1:
-            return {}
-        return {
-            "rank": str(self.rank),
-            "world_size": str(self.world_size),
-            "launcher": self.launcher,
-        }
+        return {} if self.job is None else self.job.tags()
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+def new_job_key() -> str:
+    """A fresh job identity, for rank 0 to broadcast."""
+    return os.urandom(8).hex()
 
 
 def process_role(
@@ -70,42 +67,35 @@ def process_role(
     world_size: int | None = None,
     *,
     env: Mapping[str, str] | None = None,
+    agree: Callable[[], str | None] | None = None,
 ) -> Role:
-    """Decide whether this process measures, from the framework's view or the environment.
+    """This process's part in its job, from the framework's view or the environment.
 
     Args:
         rank: global rank as the framework sees it (None: read the launcher's variables).
         local_rank: rank on this host.
         world_size: number of processes in the job.
         env: environment to read (default ``os.environ``).
+        agree: a collective returning the same job identity on every rank (rank 0's
+            :func:`new_job_key`, broadcast by the framework), called when the environment
+            has none shared by all hosts; None or a failure keeps the per-host identity.
 
     Example:
-        >>> process_role(rank=0, world_size=1).track
+        >>> process_role(rank=0, world_size=1, env={}).job is None
         True
-        >>> process_role(rank=1, local_rank=1, world_size=2).track
-        False
-        >>> process_role(env={"SLURM_PROCID": "0", "SLURM_NTASKS": "4"}).launcher
+        >>> role = process_role(rank=1, local_rank=1, world_size=2, agree=lambda: "ab12", env={})
+        >>> role.track, role.job.rank, role.job.key, role.job.hosts_joined
+        (True, 1, 'framework:ab12', True)
+        >>> process_role(env={"SLURM_STEP_ID": "0", "SLURM_PROCID": "0", "SLURM_NTASKS": "4",
+        ...                   "SLURM_JOB_ID": "42"}).launcher
         'slurm'
     """
-    env = os.environ if env is None else env
-    launcher = "framework"
-    if rank is None or world_size is None:
-        launcher = "none"
-        for name, rank_var, local_var, size_var in _LAUNCHERS:
-            r, size = _int(env.get(rank_var)), _int(env.get(size_var))
-            if r is not None and size is not None:
-                rank = r if rank is None else rank
-                world_size = size if world_size is None else world_size
-                local_rank = _int(env.get(local_var)) if local_rank is None else local_rank
-                launcher = name
-                break
-    rank = rank or 0
-    world_size = max(1, world_size or 1)
-    local_rank = rank if local_rank is None and world_size == 1 else (local_rank or 0)
-    if world_size == 1:
-        return Role(True, rank, local_rank, world_size, launcher)
-    note = (
-        f"distributed job of {world_size} processes: only rank 0's process tree was measured; "
-        "other ranks and hosts are not counted"
-    )
-    return Role(rank == 0, rank, local_rank, world_size, launcher, note)
+    ctx = detect_job(env, rank=rank, local_rank=local_rank, world_size=world_size)
+    if ctx is not None and not ctx.hosts_joined and agree is not None:
+        try:
+            key = agree()
+        except Exception:  # a framework that cannot broadcast: this host's ranks still join
+            key = None
+        if key:
+            ctx = detect_job(env, rank=rank, local_rank=local_rank, world_size=world_size, key=key)
+    return Role(ctx)
