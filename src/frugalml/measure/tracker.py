@@ -251,7 +251,9 @@ class Tracker:
         from frugalml.measure.registry import default_sensors
 
         skipped: dict[str, str] = {}
-        joining = self._joining = join(self._job, self.name)
+        # a library's own meter (active=False) is no rank's part of a job, unless told
+        job = self._job if self._active or self._job is not None else False
+        joining = self._joining = join(job, self.name)
         prune = None if joining is None else joining.prune()
         self.process_tree = ProcessTree(self.pid, prune) if self.scope == "process" else None
         if self._sensors_arg is None:
