@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -96,6 +97,16 @@ class Tracker:
             the outer run. ``None`` reads the environment; a
             :class:`~frugalml.measure.distributed.JobContext` says it (integrations pass the
             framework's ranks); ``False`` makes a lone run whatever the environment.
+        mlflow: log the finished run into MLflow (:func:`frugalml.integrations.mlflow.log_run`:
+            energy per component, CO2e, method, uncertainty and region as metrics, params and
+            tags, ``run.json`` and the report as artifacts). ``None``: when an MLflow run is
+            active in this process (the default of :func:`track`); ``True``: into the active
+            MLflow run, or a new one named after the run (needs
+            ``pip install 'frugalml[mlflow]'``); ``False`` (the default here, for the trackers
+            libraries run inside your job): never.
+            In a distributed job rank 0 logs (its part; the job's total is in the registry);
+            under ``frugal run`` the outer run logs (``frugal run --mlflow``). A failure is a
+            warning and an entry in ``run.errors``, never an exception.
 
     Example:
         >>> with Tracker("demo", db=False, region="FR") as run:  # doctest: +SKIP
@@ -129,6 +140,7 @@ class Tracker:
         echo: epochs.Echo = True,
         active: bool = True,
         job: Any = None,
+        mlflow: bool | None = False,
     ) -> None:
         cpu0 = time.thread_time()
         epochs.check_epochs("Tracker", None, total_epochs)
@@ -194,6 +206,7 @@ class Tracker:
         self._outer: ChannelClient | None = None
         self._job = job
         self._joining: Any = None
+        self._mlflow = _check_mlflow(mlflow)
         self._init_args: dict[str, Any] = dict(
             name=name,
             sensors=sensors,
@@ -217,6 +230,7 @@ class Tracker:
             echo=echo,
             active=active,
             job=job,
+            mlflow=mlflow,
         )
         self.run: Run | None = None
         self.process_tree: Any = None
@@ -387,7 +401,31 @@ class Tracker:
         self._cpu_caller_s += time.thread_time() - cpu0
         run._cpu_source = None
         run.set_tracker_cpu(self._cpu_s())
+        if self._mlflow is not False and self._active:
+            self._to_mlflow(run)
         return run
+
+    def _to_mlflow(self, run: Run) -> None:
+        """Log the finished run into MLflow (see ``mlflow`` in the class docstring)."""
+        if self._mlflow is None and "mlflow" not in sys.modules:
+            return  # no MLflow run can be active in a process that never imported mlflow
+        joining = self._joining
+        if joining is not None and (
+            joining.outer is not None or (joining.ctx is not None and joining.ctx.rank != 0)
+        ):
+            return  # the outer run, or rank 0, logs for the job
+        try:
+            from frugalml.integrations.mlflow import log_run
+
+            log_run(run, db=False if self._db is None else self._db, create=bool(self._mlflow))
+        except Exception as e:  # never into the user's job: the run has its figures
+            message = f"could not log to MLflow ({type(e).__name__}: {e})"
+            run.add_error("mlflow", message)
+            import warnings
+
+            from frugalml.errors import FrugalWarning
+
+            warnings.warn(f"frugalml {message}; the run is recorded.", FrugalWarning, stacklevel=3)
 
     def root_exited(self, rusage_cpu_s: float) -> None:
         """Tell the tracker the tracked root process was reaped with this CPU time
@@ -716,10 +754,29 @@ def _safe_available(sensor: Sensor) -> Any:
         return Availability(False, f"probe failed: {e}")
 
 
+def _check_mlflow(mlflow: Any) -> bool | None:
+    if mlflow is not None and not isinstance(mlflow, bool):
+        from frugalml.errors import InputError
+
+        raise InputError(
+            "The 'mlflow' parameter of Tracker must be True, False or None (log when an MLflow "
+            f"run is active). Got {mlflow!r} instead."
+        )
+    if mlflow:
+        import importlib.util
+
+        if importlib.util.find_spec("mlflow") is None:
+            from frugalml._lazy import require
+
+            require("mlflow", "Tracker(mlflow=True)")  # raises, naming the extra to install
+    return mlflow
+
+
 def track(name: str | None = None, **kwargs: Any) -> Tracker:
     """Track energy and CO2e: ``with track("train") as run:`` or ``@track("train")``.
 
-    Takes the arguments of :class:`Tracker`.
+    Takes the arguments of :class:`Tracker`; ``mlflow`` defaults to None: the finished run is
+    logged into MLflow when an MLflow run is active (``mlflow=True`` starts one if none is).
 
     Example:
         >>> import frugalml
@@ -727,6 +784,7 @@ def track(name: str | None = None, **kwargs: Any) -> Tracker:
         ...     model.fit(X, y)
         >>> print(run.energy_j["total"], run.co2e_g)  # doctest: +SKIP
     """
+    kwargs.setdefault("mlflow", None)
     return Tracker(name, **kwargs)
 
 
