@@ -223,7 +223,6 @@ def test_04b_readers_list_a_read_only_registry(tmp_path):
 def test_05_concurrent_first_writers_on_postgresql(postgres_url):
     import psycopg
 
-    from frugalml.store.columns import SCHEMA_VERSION
     from frugalml.store.url import resolve_db_url
 
     conninfo = resolve_db_url(postgres_url).replace("postgresql+psycopg://", "postgresql://")
