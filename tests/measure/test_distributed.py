@@ -80,7 +80,9 @@ def test_outer_run_from_the_environment():
     assert outer_run_id({"FRUGAL_OUTER_RUN": "garbage"}) is None
 
 
-def test_simulated_two_host_job_counts_host_wide_sensors_once_per_host(tmp_path):
+def simulated_job(tmp_path):
+    """Four ranks on two hosts (two per host), in this process: a host-wide ``dram`` sensor
+    and each rank's own ``cpu``; returns (registry path, the ranks' runs)."""
     db = tmp_path / "r.db"
     trackers = [
         Tracker(
@@ -111,6 +113,11 @@ def test_simulated_two_host_job_counts_host_wide_sensors_once_per_host(tmp_path)
         t.sample()
     for t in trackers:
         t.stop()
+    return db, runs
+
+
+def test_simulated_two_host_job_counts_host_wide_sensors_once_per_host(tmp_path):
+    db, runs = simulated_job(tmp_path)
     for run in runs:
         assert run.kind == "rank"
         assert ("dram" in run.energy_j) is (run.job["local_rank"] == 0)

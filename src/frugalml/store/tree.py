@@ -202,10 +202,16 @@ def _children(store: Store, ids: list[str]) -> dict[str, list[RunRecord]]:
                     return [_record(row._mapping) for row in conn.execute(q)]
 
             found += store._retry(_do)
-        for r in found:
+        for r in sorted(found, key=_order):
             out.setdefault(str(r.parent_id), []).append(r)
         frontier = [r.id for r in found if r.kind in AGGREGATE_KINDS]
     return out
+
+
+def _order(r: RunRecord) -> tuple[int, str, float]:
+    """Hosts by name, ranks by rank (a rank's row says which it is)."""
+    rank = _dict(r.summary.get("job")).get("rank")
+    return (rank if isinstance(rank, int) else -1, r.name, r.started_at)
 
 
 def leaves(records: Iterable[RunRecord]) -> Iterable[RunRecord]:
