@@ -7,9 +7,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from tests.measure.test_distributed import simulated_job
 
 from frugalml.cli.main import cli
-from tests.measure.test_distributed import simulated_job
 
 
 def test_runs_show_and_report_count_every_rank_once(tmp_path):
