@@ -3,6 +3,8 @@ job, host and rank, host-wide sensors read once per host, totals summing the ran
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from frugalml.measure.distributed import JobContext, detect_job, outer_run_id
@@ -163,3 +165,28 @@ def test_nested_track_under_frugal_run_joins_the_outer_run(tmp_path, monkeypatch
         stats = server.close()
     assert got == [{"name": "loss", "value": 0.5, "step": 1}] and stats.lost == 0
     assert not db.exists() or Store(db).count_runs() == 0  # no duplicate run
+
+
+@pytest.mark.slow
+def test_a_host_that_cannot_reach_the_registry_spools_and_joins_later(tmp_path):
+    from tests.faults.conftest import sqlite_locked
+
+    db = str(tmp_path / "r.db")
+    Store(db).close()
+    ctx = JobContext("frugal:spooled", "slurm", 2, 0, 4, 2, "node1", ordinal=1)
+    sensors = [ProcessSensor(lambda n: 7.0 * n)]
+    # the lock is held until the tracker has given up waiting at stop
+    with sqlite_locked(db, 6.0), Tracker("late", sensors=sensors, db=db, job=ctx) as run:
+        pass
+    assert any("spool" in e["message"] for e in run.errors)
+    # the writer goes on trying, and the next access imports the journal otherwise: either
+    # way the job and host rows come with the rank's
+    deadline = time.monotonic() + 20
+    while not Store(db).list_runs() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    store = Store(db)
+    (job,) = store.list_runs()
+    assert job.kind == "job" and job.energy_j == pytest.approx(run.energy_j["total"])
+    (host,) = store.get_run(job.id).children
+    assert host.name == "late @ node1" and [r.id for r in host.children] == [run.id]
+    store.close()

@@ -246,7 +246,6 @@ def detect_job(
     rank: int | None = None,
     local_rank: int | None = None,
     world_size: int | None = None,
-    key: str | None = None,
 ) -> JobContext | None:
     """This process's place in a distributed job, or None for a lone process.
 
@@ -254,8 +253,6 @@ def detect_job(
         env: the environment to read (default ``os.environ``).
         rank, local_rank, world_size: as the framework sees them (integrations pass
             Lightning's ``global_rank`` ...); None: read the launcher's variables.
-        key: a job identity agreed by the framework (a broadcast from rank 0), used when
-            the environment gives none.
 
     Example:
         >>> env = {"SLURM_JOB_ID": "42", "SLURM_STEP_ID": "0", "SLURM_PROCID": "3",
@@ -285,14 +282,13 @@ def detect_job(
     if world_size <= 1 and not job_id:
         return None
     hosts_joined = True
+    sources: tuple[str, ...]
     if job_id:
         job_key, sources = f"frugal:{job_id}", (ENV_JOB_ID,)
     else:
         parts = _key_parts(env)
         if parts:
             job_key, sources = "|".join(parts), tuple(p.split(":")[0].split("=")[0] for p in parts)
-        elif key is not None:
-            job_key, sources = f"framework:{key}", ("framework",)
         else:
             job_key, sources = _launcher_process_key(host), ("launcher process",)
             hosts_joined = False
@@ -308,12 +304,6 @@ def detect_job(
         restart=_int(env.get("TORCHELASTIC_RESTART_COUNT")) or 0,
         sources=sources,
     )
-
-
-def needs_agreed_key(ctx: JobContext | None) -> bool:
-    """Whether the environment gave no identity shared by every host (an integration may then
-    agree one through its framework, see :func:`detect_job`'s ``key``)."""
-    return ctx is not None and not ctx.hosts_joined
 
 
 def outer_run_id(env: Mapping[str, str] | None = None) -> str | None:

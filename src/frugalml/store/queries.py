@@ -60,6 +60,7 @@ def filtered(q: Any, name: str | None, name_like: str | None, status: str | None
         q = q.where(schema.runs.c.name.ilike(name_pattern(name_like), escape="\\"))
     if status is None:
         return q
+    match: Any
     if status == "interrupted":  # stored as such, or a "running" row whose writer died
         match = schema.runs.c.status.in_(["interrupted", "running"])
     else:

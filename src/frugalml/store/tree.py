@@ -63,7 +63,7 @@ def fold(record: RunRecord, children: Sequence[RunRecord]) -> RunRecord:
             method = str(methods.get(component, "unknown"))
             part = parts.setdefault((family, method), [0.0, 0.0])
             part[0] += joules
-            part[1] += joules * (float(u) if _finite(u) else 0.0)
+            part[1] += joules * (float(u) if u is not None and _finite(u) else 0.0)
         co2e += leaf.co2e_g if _finite(leaf.co2e_g) else 0.0
         facility += leaf.energy_j * (leaf.pue or 1.0)
         cpu_s += float(s.get("tracker_cpu_s") or 0.0)
