@@ -57,8 +57,8 @@ def process_role(
         >>> process_role(rank=0, world_size=1, env={}).job is None
         True
         >>> role = process_role(rank=1, local_rank=1, world_size=2, env={"FRUGAL_JOB_ID": "e1"})
-        >>> role.track, role.job.rank, role.job.key, role.job.launcher
-        (True, 1, 'frugal:e1', 'framework')
+        >>> role.job.rank, role.job.key, role.job.launcher
+        (1, 'frugal:e1', 'framework')
         >>> process_role(env={"SLURM_STEP_ID": "0", "SLURM_PROCID": "0", "SLURM_NTASKS": "4",
         ...                   "SLURM_JOB_ID": "42"}).launcher
         'slurm'
