@@ -60,7 +60,7 @@ def process_role(
         >>> role.job.rank, role.job.key, role.job.launcher
         (1, 'frugal:e1', 'framework')
         >>> process_role(env={"SLURM_STEP_ID": "0", "SLURM_PROCID": "0", "SLURM_NTASKS": "4",
-        ...                   "SLURM_JOB_ID": "42"}).launcher
+        ...                   "SLURM_JOB_ID": "42"}).job.launcher
         'slurm'
     """
     return Role(detect_job(env, rank=rank, local_rank=local_rank, world_size=world_size))
