@@ -190,3 +190,45 @@ def test_a_host_that_cannot_reach_the_registry_spools_and_joins_later(tmp_path):
     (host,) = store.get_run(job.id).children
     assert host.name == "late @ node1" and [r.id for r in host.children] == [run.id]
     store.close()
+
+
+def _gpu_rank(tmp_path, local_rank: int, visible: str | None, n_gpus: int = 4):
+    """Local rank ``local_rank`` of a two-rank job on a host with ``n_gpus`` fake boards;
+    ``visible`` is its CUDA_VISIBLE_DEVICES."""
+    from frugalml.measure.nvml import NvmlSensor
+    from frugalml.testing import FakeGPU, FakeNVML
+
+    fake = FakeNVML([FakeGPU(power_w=100.0 * (i + 1)) for i in range(n_gpus)])
+    ctx = JobContext(
+        f"frugal:gpu-{tmp_path.name}-{visible is None}",
+        "torchrun",
+        local_rank,
+        local_rank,
+        2,
+        2,
+        "h",
+        ordinal=1,
+    )
+    sensor = NvmlSensor(nvml=fake, visible=visible)
+    return Tracker("gpus", sensors=[sensor], db=False, interval_s=60, job=ctx)
+
+
+def test_each_rank_reads_its_own_gpu_and_local_rank_0_the_unbound_ones(tmp_path):
+    trackers = [_gpu_rank(tmp_path, r, None) for r in (0, 1)]  # both see 4 boards
+    runs = [t.start() for t in trackers]
+    for t in trackers:
+        t.stop()
+    boards = [sorted(k for k in r.energy_j if k.startswith("gpu")) for r in runs]
+    # torchrun's cuda:LOCAL_RANK: board 1 is rank 1's; 2 and 3 are bound to no rank
+    assert boards == [["gpu:0", "gpu:2", "gpu:3"], ["gpu:1"]]
+    assert "bound to local rank 0" in str(runs[1].sensors_skipped)
+
+
+def test_a_rank_that_sees_one_board_owns_it(tmp_path):
+    trackers = [_gpu_rank(tmp_path, r, str(r)) for r in (0, 1)]  # CUDA_VISIBLE_DEVICES=rank
+    runs = [t.start() for t in trackers]
+    for t in trackers:
+        t.stop()
+    # each process calls its board cuda:0; they are different boards, each read once
+    assert [sorted(k for k in r.energy_j if k.startswith("gpu")) for r in runs] == [["gpu:0"]] * 2
+    assert not any(k.startswith("nvml") for r in runs for k in r.sensors_skipped)
