@@ -96,6 +96,8 @@ def simulated_job(tmp_path):
             db=db,
             region="FR",
             interval_s=60,
+            # several trackers in one process, stopped in start order: no signal handlers
+            handle_signals=False,
             job=JobContext(
                 key=f"frugal:sim-{tmp_path.name}",
                 launcher="slurm",
@@ -210,7 +212,7 @@ def _gpu_rank(tmp_path, local_rank: int, visible: str | None, n_gpus: int = 4):
         ordinal=1,
     )
     sensor = NvmlSensor(nvml=fake, visible=visible)
-    return Tracker("gpus", sensors=[sensor], db=False, interval_s=60, job=ctx)
+    return Tracker("gpus", sensors=[sensor], db=False, interval_s=60, job=ctx, handle_signals=False)
 
 
 def test_each_rank_reads_its_own_gpu_and_local_rank_0_the_unbound_ones(tmp_path):

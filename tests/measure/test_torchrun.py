@@ -29,9 +29,9 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _check_job(url: str, rank_ids: set[str]) -> None:
-    store = Store(url)
-    (job,) = store.list_runs()
-    assert job.kind == "job" and store.count_runs() == 1
+    store = Store(url)  # the PostgreSQL server is the session's: other tests' runs are there
+    (job,) = store.list_runs(name="ddp-test")
+    assert job.kind == "job" and store.count_runs(name="ddp-test") == 1
     (host,) = store.get_run(job.id).children
     ranks = host.children
     assert {r.id for r in ranks} == rank_ids and all(r.kind == "rank" for r in ranks)
