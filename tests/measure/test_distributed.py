@@ -234,3 +234,11 @@ def test_a_rank_that_sees_one_board_owns_it(tmp_path):
     # each process calls its board cuda:0; they are different boards, each read once
     assert [sorted(k for k in r.energy_j if k.startswith("gpu")) for r in runs] == [["gpu:0"]] * 2
     assert not any(k.startswith("nvml") for r in runs for k in r.sensors_skipped)
+
+
+def test_the_trackers_cheap_check_knows_every_variable_that_makes_a_job():
+    from frugalml.measure import distributed
+    from frugalml.measure.tracker import JOB_HINTS
+
+    sizes = {v[3] for v in distributed._RANK_VARIABLES}
+    assert sizes | {distributed.ENV_JOB_ID, distributed.ENV_OUTER_RUN} <= set(JOB_HINTS)

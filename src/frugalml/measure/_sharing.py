@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -47,6 +46,8 @@ class Claims:
     """
 
     def __init__(self, run_key: str, root: str | os.PathLike[str] | None = None) -> None:
+        import tempfile
+
         base = Path(root) if root is not None else Path(tempfile.gettempdir())
         self.dir = base / f"frugalml-claims-{os.getuid()}" / run_key
         self._held: list[Path] = []

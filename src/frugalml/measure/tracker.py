@@ -259,7 +259,6 @@ class Tracker:
         if self.run is not None:
             raise RuntimeError("This tracker was already started; create a new one for a new run.")
         cpu0 = time.thread_time()
-        from frugalml.measure._joining import join
         from frugalml.measure._proc import MachineCpu, ProcessTree
         from frugalml.measure.hardware import machine_hardware
         from frugalml.measure.registry import default_sensors
@@ -267,7 +266,12 @@ class Tracker:
         skipped: dict[str, str] = {}
         # a library's own meter (active=False) is no rank's part of a job, unless told
         job = self._job if self._active or self._job is not None else False
-        joining = self._joining = join(job, self.name)
+        joining = None
+        if job is not False and (job is not None or any(v in os.environ for v in JOB_HINTS)):
+            from frugalml.measure._joining import join  # only then: ~25 ms of imports
+
+            joining = join(job, self.name)
+        self._joining = joining
         prune = None if joining is None else joining.prune()
         self.process_tree = ProcessTree(self.pid, prune) if self.scope == "process" else None
         if self._sensors_arg is None:
@@ -752,6 +756,18 @@ def _safe_available(sensor: Sensor) -> Any:
         return sensor.available()
     except Exception as e:
         return Availability(False, f"probe failed: {e}")
+
+
+#: Variables without which no process is part of a job or under ``frugal run``
+#: (``frugalml.measure.distributed``: the world sizes, FRUGAL_JOB_ID, FRUGAL_OUTER_RUN).
+JOB_HINTS = (
+    "FRUGAL_OUTER_RUN",
+    "FRUGAL_JOB_ID",
+    "WORLD_SIZE",
+    "OMPI_COMM_WORLD_SIZE",
+    "PMI_SIZE",
+    "SLURM_NTASKS",
+)
 
 
 def _check_mlflow(mlflow: Any) -> bool | None:
