@@ -95,3 +95,53 @@ def test_example(tmp_path, monkeypatch, mlflow_uri, capsys):
     out = capsys.readouterr().out
     assert "metric frugal.energy_j = " in out and "param  frugal.region = FR" in out
     assert (tmp_path / "frugal-out/mlruns").is_dir()
+
+
+def test_track_logs_into_the_active_mlflow_run_by_default(mlflow_uri):
+    import mlflow
+
+    with mlflow.start_run() as active:
+        run = measured_run()
+    data = mlflow.MlflowClient().get_run(active.info.run_id).data
+    assert data.tags["frugal.run_id"] == run.id
+    assert data.metrics["frugal.energy_j"] == pytest.approx(run.energy_j["total"])
+
+
+def test_track_mlflow_true_starts_a_run_and_false_never_logs(mlflow_uri):
+    import mlflow
+
+    measured_run(mlflow=False)
+    measured_run()  # no active MLflow run: nothing logged, none created
+    client = mlflow.MlflowClient()
+    assert client.search_runs(["0"]) == []
+    run = measured_run(mlflow=True)
+    (logged,) = client.search_runs(["0"])
+    assert logged.info.run_name == "job" and logged.data.tags["frugal.run_id"] == run.id
+    assert mlflow.active_run() is None
+
+
+def test_track_mlflow_bad_value_is_one_clear_error():
+    from frugalml.errors import InputError
+
+    with pytest.raises(InputError, match=r"'mlflow' parameter .* Got 'yes'"):
+        frugalml.track("x", mlflow="yes", db=False)
+
+
+def test_frugal_run_mlflow_logs_the_outer_run(mlflow_uri, tmp_path):
+    import sys
+
+    import mlflow
+    from click.testing import CliRunner
+
+    from frugalml.cli.main import cli
+
+    db = str(tmp_path / "r.db")
+    cmd = [sys.executable, "-c", "pass"]
+    res = CliRunner().invoke(cli, ["run", "-q", "--mlflow", "--db", db, "--", *cmd])
+    assert res.exit_code == 0, res.output
+    (logged,) = mlflow.MlflowClient().search_runs(["0"])
+    from frugalml.store import Store
+
+    (outer,) = Store(db).list_runs()
+    assert logged.data.tags["frugal.run_id"] == outer.id
+    assert logged.data.metrics["frugal.energy_j"] == pytest.approx(outer.energy_j)

@@ -1,4 +1,4 @@
-"""Which process measures: the one rule every callback asks."""
+"""Which part of its job a process measures: the one rule every callback asks."""
 
 from __future__ import annotations
 
@@ -7,29 +7,32 @@ import pytest
 from frugalml.integrations._role import process_role
 
 
-def test_lone_process_measures_everything():
+def test_lone_process_is_no_job():
     role = process_role(env={})
-    assert (role.track, role.rank, role.world_size, role.launcher, role.note) == (
-        True,
-        0,
-        1,
-        "none",
-        None,
-    )
-    assert role.tags() == {}
+    assert role.job is None and role.tags() == {}
 
 
 def test_framework_view_wins_over_the_environment():
     role = process_role(rank=1, local_rank=1, world_size=2, env={"RANK": "0", "WORLD_SIZE": "2"})
-    assert not role.track
-    assert (role.rank, role.local_rank, role.launcher) == (1, 1, "framework")
+    assert role.job is not None
+    assert (role.job.rank, role.job.local_rank, role.job.launcher) == (1, 1, "torchrun")
+    assert not role.job.reads_host
 
 
 @pytest.mark.parametrize(
     ("env", "launcher"),
     [
         ({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "4"}, "torchrun"),
-        ({"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NTASKS": "4"}, "slurm"),
+        (
+            {
+                "SLURM_JOB_ID": "7",
+                "SLURM_STEP_ID": "0",
+                "SLURM_PROCID": "0",
+                "SLURM_LOCALID": "0",
+                "SLURM_NTASKS": "4",
+            },
+            "slurm",
+        ),
         (
             {
                 "OMPI_COMM_WORLD_RANK": "0",
@@ -38,19 +41,27 @@ def test_framework_view_wins_over_the_environment():
             },
             "openmpi",
         ),
-        ({"PMI_RANK": "0", "PMI_SIZE": "4"}, "pmi"),
+        ({"PMI_RANK": "0", "MPI_LOCALRANKID": "0", "PMI_SIZE": "4"}, "mpich"),
     ],
 )
-def test_rank_zero_of_a_launched_job_measures_and_says_what_it_covers(env, launcher):
-    role = process_role(env=env)
-    assert role.track and role.world_size == 4 and role.launcher == launcher
-    assert role.note is not None and "only rank 0" in role.note
-    assert role.tags() == {"rank": "0", "world_size": "4", "launcher": launcher}
+def test_every_rank_of_a_launched_job_measures_its_part(env, launcher):
+    role = process_role(env={**env, "FRUGAL_HOST": "n1"})
+    assert role.job is not None and role.job.world_size == 4 and role.job.launcher == launcher
+    assert role.tags() == {
+        "rank": "0",
+        "local_rank": "0",
+        "world_size": "4",
+        "launcher": launcher,
+        "host": "n1",
+    }
     other = process_role(
-        env={k: ("3" if k.endswith(("RANK", "PROCID")) else v) for k, v in env.items()}
+        env={
+            k: ("3" if k.endswith(("RANK", "PROCID", "LOCALID", "RANKID")) else v)
+            for k, v in env.items()
+        }
     )
-    assert not other.track and other.rank == 3
+    assert other.job is not None and other.job.rank == 3 and not other.job.reads_host
 
 
 def test_unparsable_variables_are_ignored():
-    assert process_role(env={"RANK": "x", "WORLD_SIZE": "2"}).world_size == 1
+    assert process_role(env={"RANK": "x", "WORLD_SIZE": "2"}).job is None

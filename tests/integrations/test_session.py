@@ -10,9 +10,10 @@ import pytest
 from frugalml.errors import BudgetWarning, FrugalWarning, InputError
 from frugalml.integrations._role import Role
 from frugalml.integrations._session import EpochFigures, Settings, TrainingSession
+from frugalml.measure.distributed import detect_job
 from frugalml.testing import ScriptedSensor
 
-LONE = Role(track=True)
+LONE = Role()
 
 
 def session(**kw) -> TrainingSession:
@@ -117,18 +118,12 @@ def test_over_budget_between_steps_reads_the_last_sample():
     s.end()
 
 
-def test_a_process_that_does_not_measure_does_nothing():
-    s = session(budget_j=1.0)
-    assert s.begin(Role(track=False, rank=1, world_size=2), default_name="fit", config={}) is None
-    assert s.epoch_end(0) is None and not s.over_budget() and s.end() is None
-
-
-def test_the_run_says_what_a_distributed_job_covers():
-    s = session()
-    role = Role(True, 0, 0, 2, "torchrun", "only rank 0 measured")
-    run = s.begin(role, default_name="fit", config={})
-    assert run is not None
-    assert run.tags["coverage"] == "only rank 0 measured" and run.tags["world_size"] == "2"
+def test_a_rank_of_a_job_records_its_part(tmp_path):
+    s = session(db=tmp_path / "r.db")
+    job = detect_job({"FRUGAL_JOB_ID": "e1", "FRUGAL_HOST": "n1"}, rank=1, world_size=2)
+    run = s.begin(Role(job), default_name="fit", config={})
+    assert run is not None and run.kind == "rank" and run.parent_id is not None
+    assert run.tags["world_size"] == "2" and run.tags["rank"] == "1"
     s.end()
 
 

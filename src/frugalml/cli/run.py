@@ -122,6 +122,13 @@ def _positive_interval(
     callback=non_negative_seconds,
     help="Seconds between SIGTERM and SIGKILL when stopping at the budget (default 10).",
 )
+@click.option(
+    "--mlflow",
+    is_flag=True,
+    help="Also log the run into MLflow (the run named by MLFLOW_RUN_ID, else a new one in "
+    "MLFLOW_TRACKING_URI's experiment): energy, CO2e, method, uncertainty, region, report. "
+    "Needs pip install 'frugalml[mlflow]'.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Do not print the summary and forecast lines.")
 @db_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
@@ -138,6 +145,7 @@ def run(
     budget_co2e_g: float | None,
     on_budget: str | None,
     grace_s: float | None,
+    mlflow: bool,
     quiet: bool,
     db: str | None,
     command: tuple[str, ...],
@@ -151,6 +159,7 @@ def run(
     Examples:
       frugal run --region FR --out out/ -- python train.py --epochs 3
       frugal run --budget-kwh 0.5 --on-budget stop --grace 30 -- python train.py
+      frugal run --mlflow -- torchrun --nproc_per_node 2 train.py
     """
     budget = budget_from_options(budget_kwh, budget_j, budget_co2e_g, on_budget, grace_s)
     forwarder = _Forwarder()  # first: from now on no signal is lost or leaves an orphan
@@ -169,6 +178,7 @@ def run(
             command,
             budget,
             10.0 if grace_s is None else grace_s,
+            mlflow,
         )
     finally:
         forwarder.restore()
@@ -188,6 +198,7 @@ def _run(
     command: tuple[str, ...],
     budget: Budget | None,
     grace_s: float,
+    mlflow: bool = False,
 ) -> int:
     from frugalml.cli.summary import print_summary
     from frugalml.errors import InputError
@@ -214,6 +225,7 @@ def _run(
         config={"command": list(command)},
         budget=budget,
         echo=_echo(quiet),
+        mlflow=mlflow,
     )
     if forwarder.pending:  # a signal before the command existed: it is never started
         signum = forwarder.pending[0]

@@ -105,10 +105,12 @@ def runs(
         ("status", "left"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    from frugalml.cli._tree import job_label
+
     for r in records:
         table.add_row(
             cell(r.id),
-            cell(r.name),
+            cell(job_label(r.name, r.summary)),
             cell(datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")),
             cell(fmt.duration(r.duration_s)),
             cell(f"{r.kwh:.3g}"),
@@ -161,6 +163,7 @@ def _json_row(r: Any) -> dict[str, Any]:
         "methods": r.methods,
         "uncertainty": r.uncertainty,
         "region": r.region,
+        "kind": r.kind or "run",
     }
 
 
@@ -241,6 +244,10 @@ def show(run_id: str, out_format: str | None, as_json: bool, db: str | None) -> 
         print_tsv(("field", "value"), _flatten(data))
         return
     print_summary(data)
+    if record.kind in ("job", "host"):
+        from frugalml.cli._tree import print_tree
+
+        print_tree(data)
     out = console()
     out.print(
         cell(

@@ -1,30 +1,26 @@
-"""Which process of a job measures, and how: the one place where rank awareness lives.
+"""A process's part in its job: the one place where the callbacks' rank awareness lives.
 
 Every integration asks :func:`process_role` once per run, passing what its framework knows
 (Lightning's ``trainer.global_rank``, the Trainer's ``args.process_index`` ...); what the
-framework leaves out is read from the launcher's environment (torchrun, SLURM, MPI).
+framework leaves out is read from the launcher's environment (torchrun, SLURM, MPI), see
+:mod:`frugalml.measure.distributed`.
 
-The rule today: a single process measures itself; in a multi-process job only global rank 0
-measures (its own process tree, which includes ranks it spawned itself, as Lightning's DDP
-launcher does), and the run says so. Counting every rank and host once, as one logical run,
-replaces this rule here without touching the callbacks.
+The rule: every process measures. A lone process makes a run of its own; in a multi-process
+job each rank's run is its part of the job's one logical run (its own process tree and GPUs;
+local rank 0 also its host's shared sensors), so the job's total counts everything once. When
+the environment names no job identity shared by all hosts (Lightning's own DDP launcher, a
+``torchrun --rdzv-id none`` over several nodes) the run says so; ``FRUGAL_JOB_ID`` set for
+every process joins them. No collective is made: a callback never blocks a rank.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Role", "process_role"]
+from frugalml.measure.distributed import JobContext, detect_job
 
-# (rank, local rank, world size) variables of each launcher, most specific first.
-_LAUNCHERS = (
-    ("torchrun", "RANK", "LOCAL_RANK", "WORLD_SIZE"),
-    ("slurm", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS"),
-    ("openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_SIZE"),
-    ("pmi", "PMI_RANK", "MPI_LOCALRANKID", "PMI_SIZE"),
-)
+__all__ = ["Role", "process_role"]
 
 
 @dataclass(frozen=True)
@@ -32,36 +28,14 @@ class Role:
     """What this process does for a run.
 
     Attributes:
-        track: whether this process starts a tracker.
-        rank, local_rank, world_size: its place in the job (0, 0, 1 for a lone process).
-        launcher: where the place came from (``framework``, ``torchrun``, ``slurm``...,
-            ``none``).
-        note: what the run must say about its coverage, or None when it covers the whole job.
+        job: its place in a distributed job (None for a lone process).
     """
 
-    track: bool
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-    launcher: str = "none"
-    note: str | None = None
+    job: JobContext | None = None
 
     def tags(self) -> dict[str, str]:
         """Tags recorded with the run (only for multi-process jobs)."""
-        if self.world_size <= 1:
-            return {}
-        return {
-            "rank": str(self.rank),
-            "world_size": str(self.world_size),
-            "launcher": self.launcher,
-        }
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+        return {} if self.job is None else self.job.tags()
 
 
 def process_role(
@@ -71,7 +45,7 @@ def process_role(
     *,
     env: Mapping[str, str] | None = None,
 ) -> Role:
-    """Decide whether this process measures, from the framework's view or the environment.
+    """This process's part in its job, from the framework's view or the environment.
 
     Args:
         rank: global rank as the framework sees it (None: read the launcher's variables).
@@ -80,32 +54,13 @@ def process_role(
         env: environment to read (default ``os.environ``).
 
     Example:
-        >>> process_role(rank=0, world_size=1).track
+        >>> process_role(rank=0, world_size=1, env={}).job is None
         True
-        >>> process_role(rank=1, local_rank=1, world_size=2).track
-        False
-        >>> process_role(env={"SLURM_PROCID": "0", "SLURM_NTASKS": "4"}).launcher
+        >>> role = process_role(rank=1, local_rank=1, world_size=2, env={"FRUGAL_JOB_ID": "e1"})
+        >>> role.job.rank, role.job.key, role.job.launcher
+        (1, 'frugal:e1', 'framework')
+        >>> process_role(env={"SLURM_STEP_ID": "0", "SLURM_PROCID": "0", "SLURM_NTASKS": "4",
+        ...                   "SLURM_JOB_ID": "42"}).job.launcher
         'slurm'
     """
-    env = os.environ if env is None else env
-    launcher = "framework"
-    if rank is None or world_size is None:
-        launcher = "none"
-        for name, rank_var, local_var, size_var in _LAUNCHERS:
-            r, size = _int(env.get(rank_var)), _int(env.get(size_var))
-            if r is not None and size is not None:
-                rank = r if rank is None else rank
-                world_size = size if world_size is None else world_size
-                local_rank = _int(env.get(local_var)) if local_rank is None else local_rank
-                launcher = name
-                break
-    rank = rank or 0
-    world_size = max(1, world_size or 1)
-    local_rank = rank if local_rank is None and world_size == 1 else (local_rank or 0)
-    if world_size == 1:
-        return Role(True, rank, local_rank, world_size, launcher)
-    note = (
-        f"distributed job of {world_size} processes: only rank 0's process tree was measured; "
-        "other ranks and hosts are not counted"
-    )
-    return Role(rank == 0, rank, local_rank, world_size, launcher, note)
+    return Role(detect_job(env, rank=rank, local_rank=local_rank, world_size=world_size))

@@ -23,6 +23,7 @@ from frugalml.errors import BudgetWarning, FrugalWarning, InputError
 from frugalml.integrations._role import Role
 
 if TYPE_CHECKING:
+    from frugalml.measure.distributed import JobContext
     from frugalml.measure.run import Run
     from frugalml.measure.tracker import Tracker
 
@@ -74,7 +75,13 @@ class Settings:
         self.tags = {str(k): str(v) for k, v in (self.tags or {}).items()}
         self.tracker(None, {}, {})  # a bad region, PUE, interval or registry URL fails here
 
-    def tracker(self, name: str | None, tags: dict[str, str], config: dict[str, Any]) -> Tracker:
+    def tracker(
+        self,
+        name: str | None,
+        tags: dict[str, str],
+        config: dict[str, Any],
+        job: JobContext | None = None,
+    ) -> Tracker:
         from frugalml.measure.tracker import Tracker
 
         # The frameworks own the process's signals (Lightning saves the handlers it finds at
@@ -89,6 +96,7 @@ class Settings:
             interval_s=self.interval_s,
             tags={**self.tags, **tags},
             config=config,
+            job=job,
             **kwargs,
         )
 
@@ -170,17 +178,13 @@ class TrainingSession:
         return self.tracker is not None
 
     def begin(self, role: Role, *, default_name: str, config: Mapping[str, Any]) -> Run | None:
-        """Start this fit's run (None on a process that does not measure, see ``role``)."""
+        """Start this fit's run, this rank's part of its job (see ``role``); None if it cannot start."""
         if self.tracker is not None:  # the previous fit died without an end event
             self.end(status="failed", error="the fit ended without telling the callback")
         self.role, self.run, self.stop_requested = role, None, False
         self._budget_warned = False
         self.mlflow_target = _active_mlflow_run()
-        if not role.track:
-            return None
         tags = {"integration": self.integration, **role.tags()}
-        if role.note:
-            tags["coverage"] = role.note
         budget: dict[str, Any] = {
             k: v
             for k, v in (
@@ -193,7 +197,7 @@ class TrainingSession:
             budget["on_budget"] = self.settings.on_budget
         try:
             tracker = self.settings.tracker(
-                self.settings.name or default_name, tags, {**config, **budget}
+                self.settings.name or default_name, tags, {**config, **budget}, role.job
             )
             self.run = tracker.start()
         except Exception as e:  # never into the user's training

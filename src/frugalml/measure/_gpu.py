@@ -118,6 +118,17 @@ class GpuSensor(Sensor, Generic[G]):
                 out[g.channel] = self._read_gpu(g)
         return out
 
+    def coverage(self) -> str:
+        return "devices"
+
+    def boards(self) -> dict[str, str]:
+        return {g.channel: self._board_id(g) for g in self._gpus or []}
+
+    def _board_id(self, gpu: G) -> str:
+        """The board's identity on this host: the vendor index unless a subclass has a UUID
+        (under a cgroup that hides the other GPUs, every process's index 0 is its own)."""
+        return f"{self.name}:{gpu.physical}"
+
     def hardware(self) -> dict[str, object]:
         out: dict[str, object] = {"gpus": [self._describe(g) for g in self._gpus or []]}
         if self._unreadable:

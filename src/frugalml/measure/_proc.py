@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,8 @@ class ProcessTree:
 
     Args:
         pid: root of the tree (default: this process).
+        prune: ``prune(pid)`` is True for a descendant whose subtree is not part of this tree
+            (another rank of a distributed job, which measures itself); asked once per process.
     """
 
     #: Descendants are looked for at most this often (known processes are read at every
@@ -137,8 +140,9 @@ class ProcessTree:
     #: found, or through its parent's ``children_*`` times if it was reaped before that.
     RESCAN_EVERY_S = 5.0
 
-    def __init__(self, pid: int | None = None) -> None:
+    def __init__(self, pid: int | None = None, prune: Callable[[int], bool] | None = None) -> None:
         self.pid = os.getpid() if pid is None else pid
+        self._prune = prune
         self._reader: _Reader = _ProcfsReader() if _PROCFS else _PsutilReader()
         self._reader.check(self.pid)
         self._pids: list[int] = [self.pid]
@@ -153,7 +157,7 @@ class ProcessTree:
     def _processes(self, rescan: bool) -> list[int]:
         now = time.monotonic()
         if rescan or now - self._scanned_at >= self.RESCAN_EVERY_S:
-            pids = [self.pid, *self._reader.descendants(self.pid)]
+            pids = [self.pid, *self._reader.descendants(self.pid, self._prune)]
             for gone in set(self._pids) - set(pids):
                 self._reader.forget(gone)
             self._pids = pids
@@ -243,7 +247,8 @@ class _Reader:
         """(start time, CPU-s of itself and reaped children, resident bytes), None if gone."""
         raise NotImplementedError
 
-    def descendants(self, pid: int) -> list[int]:
+    def descendants(self, pid: int, prune: Callable[[int], bool] | None = None) -> list[int]:
+        """Every descendant of ``pid``, except the subtrees of those ``prune`` refuses."""
         raise NotImplementedError
 
     def alive(self, pid: int, start: float | None) -> bool:
@@ -301,7 +306,7 @@ class _ProcfsReader(_Reader):
         ticks = int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
         return float(f[19]), ticks / _CLK_TCK, int(f[21]) * _PAGE
 
-    def descendants(self, pid: int) -> list[int]:
+    def descendants(self, pid: int, prune: Callable[[int], bool] | None = None) -> list[int]:
         out: list[int] = []
         todo = [pid]
         while todo:
@@ -316,6 +321,8 @@ class _ProcfsReader(_Reader):
                         kids = [int(k) for k in f.read().split()]
                 except (OSError, ValueError):
                     continue
+                if prune is not None:
+                    kids = [k for k in kids if not prune(k)]
                 out.extend(kids)
                 todo.extend(kids)
         return out
@@ -355,11 +362,18 @@ class _PsutilReader(_Reader):
             self._procs.pop(pid, None)
             return None
 
-    def descendants(self, pid: int) -> list[int]:
-        try:
-            return [c.pid for c in self._proc(pid).children(recursive=True)]
-        except self._psutil.Error:
-            return []
+    def descendants(self, pid: int, prune: Callable[[int], bool] | None = None) -> list[int]:
+        out: list[int] = []
+        todo = [pid]
+        while todo:
+            try:
+                kids = [c.pid for c in self._psutil.Process(todo.pop()).children()]
+            except self._psutil.Error:
+                continue
+            kids = [k for k in kids if prune is None or not prune(k)]
+            out.extend(kids)
+            todo.extend(kids)
+        return out
 
     def alive(self, pid: int, start: float | None) -> bool:
         try:

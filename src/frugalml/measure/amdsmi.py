@@ -225,6 +225,10 @@ class AmdSmiSensor(GpuSensor[_Gpu]):
             return self._energy(gpu)
         return Reading(power_w=self._power_w(gpu))
 
+    def _board_id(self, gpu: _Gpu) -> str:
+        uuid = self._query(lambda h: self._lib.amdsmi_get_gpu_device_uuid(h), gpu.handle)
+        return str(uuid) if uuid else super()._board_id(gpu)
+
     def _describe(self, gpu: _Gpu) -> dict[str, object]:
         lib = self._lib
         asic = self._query(lambda h: lib.amdsmi_get_gpu_asic_info(h), gpu.handle)

@@ -90,6 +90,19 @@ class Sensor(ABC):
         """Describe the measured hardware for ``run.json`` (e.g. GPU names)."""
         return {}
 
+    def coverage(self) -> str:
+        """What one reading covers, which decides who reads it in a distributed job:
+        ``"host"`` (the whole machine: RAPL, a declared power; read once per host),
+        ``"process"`` (the tracked process tree: the models in process scope; every rank
+        reads its own) or ``"devices"`` (boards, see :meth:`boards`; each read by the rank
+        it is bound to)."""
+        return "host"
+
+    def boards(self) -> dict[str, str]:
+        """For ``"devices"`` sensors: channel id -> an identity of the board that is the same
+        in every process of the host (a GPU's UUID)."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - most sensors hold nothing
         """Release handles (NVML shutdown...). Safe to call twice."""
 

@@ -174,6 +174,9 @@ class CpuModelSensor(Sensor):
     def available(self) -> Availability:
         return Availability(True)
 
+    def coverage(self) -> str:
+        return "process" if self.scope == "process" else "host"
+
     def channels(self) -> list[Channel]:
         return [Channel("cpu", "cpu", "cpu-model", self.spec.uncertainty)]
 

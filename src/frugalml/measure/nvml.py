@@ -223,6 +223,9 @@ class NvmlSensor(GpuSensor[_Gpu]):
                 gpu.uuid,
             )
 
+    def _board_id(self, gpu: _Gpu) -> str:
+        return gpu.uuid or super()._board_id(gpu)
+
     def _resolve_uuid(self, token: str, uuids: list[str]) -> int | None:
         if not token.upper().startswith("MIG-"):
             return uuid_prefix_match(token, uuids)

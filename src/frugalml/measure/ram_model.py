@@ -52,6 +52,9 @@ class RamModelSensor(Sensor):
     def available(self) -> Availability:
         return Availability(True)
 
+    def coverage(self) -> str:
+        return "process" if self.scope == "process" else "host"
+
     def channels(self) -> list[Channel]:
         return [Channel("dram", "dram", "ram-model", UNCERTAINTY)]
 

@@ -101,6 +101,14 @@ class Run:
     sample_rows: int = 0
     registry: dict[str, Any] | None = None
     forecast: Forecast | None = None
+    #: In a distributed job: the host row this rank's run belongs to, ``kind`` ``rank``, and
+    #: the ``job`` block (launcher, ranks, what this rank reads for its host); a ``track()``
+    #: under ``frugal run`` is ``joined`` to the outer run (``parent_id``) and stores no row.
+    parent_id: str | None = None
+    kind: str | None = None
+    job: dict[str, Any] | None = None
+    #: rows the run belongs to (the job and host rows), created by whichever rank comes first
+    ancestors: list[dict[str, Any]] = field(default_factory=list)
     # component -> method -> [joules, relative uncertainty]
     _parts: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     _co2e_g: float = 0.0
@@ -364,6 +372,9 @@ class Run:
                 "forecast": None if self.forecast is None else self.forecast.to_dict(),
                 "tags": dict(self.tags),
                 "config": dict(self.config),
+                "parent_id": self.parent_id,
+                "kind": self.kind,
+                **({} if self.job is None else {"job": dict(self.job)}),
                 "frugalml_version": _version(),
             }
 

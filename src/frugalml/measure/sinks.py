@@ -254,7 +254,12 @@ class StoreSink(Sink):
 
             try:
                 self.journal = Journal.create(
-                    self.spool, run.id, url=self.url, run=row, out_dir=self.out_dir
+                    self.spool,
+                    run.id,
+                    url=self.url,
+                    run=row,
+                    out_dir=self.out_dir,
+                    ancestors=run.ancestors,
                 )
             except OSError as e:
                 self._journal_failed = True
@@ -271,6 +276,7 @@ class StoreSink(Sink):
             label=self.label,
             commit_every_s=max(COMMIT_EVERY_S, run.interval_s),
             import_spool=self._import_spool if self.spool is not None else None,
+            ancestors=run.ancestors,
         )
         self.writer.start()
 
@@ -367,6 +373,8 @@ def _create_row(run: Run) -> dict[str, Any]:
         "interval_s": run.interval_s,
         "pid": os.getpid(),  # the writer: if it dies, the run shows as interrupted
         "summary": run.to_dict(),
+        "parent_id": run.parent_id,
+        "kind": run.kind,
     }
 
 

@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -91,6 +92,21 @@ class Tracker:
         active: whether ``frugalml.epoch_end()`` finds this run (the innermost active one)
             and, under ``frugal run``, forwards its ``log_metric``/``epoch_end`` to the outer
             run. False for meters a library runs inside your training.
+        job: in a distributed job (torchrun, SLURM, MPI) the run is this rank's part of one
+            logical run (:mod:`frugalml.measure.distributed`); under ``frugal run`` it joins
+            the outer run. ``None`` reads the environment; a
+            :class:`~frugalml.measure.distributed.JobContext` says it (integrations pass the
+            framework's ranks); ``False`` makes a lone run whatever the environment.
+        mlflow: log the finished run into MLflow (:func:`frugalml.integrations.mlflow.log_run`:
+            energy per component, CO2e, method, uncertainty and region as metrics, params and
+            tags, ``run.json`` and the report as artifacts). ``None``: when an MLflow run is
+            active in this process (the default of :func:`track`); ``True``: into the active
+            MLflow run, or a new one named after the run (needs
+            ``pip install 'frugalml[mlflow]'``); ``False`` (the default here, for the trackers
+            libraries run inside your job): never.
+            In a distributed job rank 0 logs (its part; the job's total is in the registry);
+            under ``frugal run`` the outer run logs (``frugal run --mlflow``). A failure is a
+            warning and an entry in ``run.errors``, never an exception.
 
     Example:
         >>> with Tracker("demo", db=False, region="FR") as run:  # doctest: +SKIP
@@ -123,6 +139,8 @@ class Tracker:
         budget: Budget | None = None,
         echo: epochs.Echo = True,
         active: bool = True,
+        job: Any = None,
+        mlflow: bool | None = False,
     ) -> None:
         cpu0 = time.thread_time()
         epochs.check_epochs("Tracker", None, total_epochs)
@@ -186,6 +204,9 @@ class Tracker:
         #: The run's id, known before it starts (``frugal run`` gives it to its command).
         self.run_id = os.urandom(8).hex()
         self._outer: ChannelClient | None = None
+        self._job = job
+        self._joining: Any = None
+        self._mlflow = _check_mlflow(mlflow)
         self._init_args: dict[str, Any] = dict(
             name=name,
             sensors=sensors,
@@ -208,6 +229,8 @@ class Tracker:
             budget=budget,
             echo=echo,
             active=active,
+            job=job,
+            mlflow=mlflow,
         )
         self.run: Run | None = None
         self.process_tree: Any = None
@@ -241,7 +264,16 @@ class Tracker:
         from frugalml.measure.registry import default_sensors
 
         skipped: dict[str, str] = {}
-        self.process_tree = ProcessTree(self.pid) if self.scope == "process" else None
+        # a library's own meter (active=False) is no rank's part of a job, unless told
+        job = self._job if self._active or self._job is not None else False
+        joining = None
+        if job is not False and (job is not None or any(v in os.environ for v in JOB_HINTS)):
+            from frugalml.measure._joining import join  # only then: ~25 ms of imports
+
+            joining = join(job, self.name)
+        self._joining = joining
+        prune = None if joining is None else joining.prune()
+        self.process_tree = ProcessTree(self.pid, prune) if self.scope == "process" else None
         if self._sensors_arg is None:
             sensors, skipped = default_sensors(self.scope, self.pid, tree=self.process_tree)
         else:
@@ -252,6 +284,8 @@ class Tracker:
                     sensors.append(s)
                 else:
                     skipped[s.name] = ok.reason
+        if joining is not None:  # this rank's part only: nothing counted twice
+            sensors = joining.share(sensors, self.scope, skipped)
         run = Run(
             id=self.run_id,
             name=self.name,
@@ -285,6 +319,8 @@ class Tracker:
                     hardware[key] = [*hardware.get(key, []), *extra.pop(key)]  # type: ignore[misc]
             hardware.update(extra)
         run.hardware = hardware
+        if joining is not None:
+            joining.attach(run)
         share = None
         machine_wide = False
         for s in sensors:
@@ -301,7 +337,7 @@ class Tracker:
         self._sampler = Sampler(run, sensors, scope=self.scope, share=share, model=self._model)
         if self._out_dir is not None:
             self._sinks.append(FileSink(self._out_dir))
-        if self._db is not None:
+        if self._db is not None and (joining is None or joining.stores_run):
             self._sinks.append(
                 StoreSink(
                     self._db,
@@ -364,10 +400,36 @@ class Tracker:
         else:  # never started its thread, or stopped from within it
             self._finish()
         _LIVE.discard(self)
+        if self._joining is not None:
+            self._joining.release()
         self._cpu_caller_s += time.thread_time() - cpu0
         run._cpu_source = None
         run.set_tracker_cpu(self._cpu_s())
+        if self._mlflow is not False and self._active:
+            self._to_mlflow(run)
         return run
+
+    def _to_mlflow(self, run: Run) -> None:
+        """Log the finished run into MLflow (see ``mlflow`` in the class docstring)."""
+        if self._mlflow is None and "mlflow" not in sys.modules:
+            return  # no MLflow run can be active in a process that never imported mlflow
+        joining = self._joining
+        if joining is not None and (
+            joining.outer is not None or (joining.ctx is not None and joining.ctx.rank != 0)
+        ):
+            return  # the outer run, or rank 0, logs for the job
+        try:
+            from frugalml.integrations.mlflow import log_run
+
+            log_run(run, db=False if self._db is None else self._db, create=bool(self._mlflow))
+        except Exception as e:  # never into the user's job: the run has its figures
+            message = f"could not log to MLflow ({type(e).__name__}: {e})"
+            run.add_error("mlflow", message)
+            import warnings
+
+            from frugalml.errors import FrugalWarning
+
+            warnings.warn(f"frugalml {message}; the run is recorded.", FrugalWarning, stacklevel=3)
 
     def root_exited(self, rusage_cpu_s: float) -> None:
         """Tell the tracker the tracked root process was reaped with this CPU time
@@ -696,10 +758,41 @@ def _safe_available(sensor: Sensor) -> Any:
         return Availability(False, f"probe failed: {e}")
 
 
+#: Variables without which no process is part of a job or under ``frugal run``
+#: (``frugalml.measure.distributed``: the world sizes, FRUGAL_JOB_ID, FRUGAL_OUTER_RUN).
+JOB_HINTS = (
+    "FRUGAL_OUTER_RUN",
+    "FRUGAL_JOB_ID",
+    "WORLD_SIZE",
+    "OMPI_COMM_WORLD_SIZE",
+    "PMI_SIZE",
+    "SLURM_NTASKS",
+)
+
+
+def _check_mlflow(mlflow: Any) -> bool | None:
+    if mlflow is not None and not isinstance(mlflow, bool):
+        from frugalml.errors import InputError
+
+        raise InputError(
+            "The 'mlflow' parameter of Tracker must be True, False or None (log when an MLflow "
+            f"run is active). Got {mlflow!r} instead."
+        )
+    if mlflow:
+        import importlib.util
+
+        if importlib.util.find_spec("mlflow") is None:
+            from frugalml._lazy import require
+
+            require("mlflow", "Tracker(mlflow=True)")  # raises, naming the extra to install
+    return mlflow
+
+
 def track(name: str | None = None, **kwargs: Any) -> Tracker:
     """Track energy and CO2e: ``with track("train") as run:`` or ``@track("train")``.
 
-    Takes the arguments of :class:`Tracker`.
+    Takes the arguments of :class:`Tracker`; ``mlflow`` defaults to None: the finished run is
+    logged into MLflow when an MLflow run is active (``mlflow=True`` starts one if none is).
 
     Example:
         >>> import frugalml
@@ -707,6 +800,7 @@ def track(name: str | None = None, **kwargs: Any) -> Tracker:
         ...     model.fit(X, y)
         >>> print(run.energy_j["total"], run.co2e_g)  # doctest: +SKIP
     """
+    kwargs.setdefault("mlflow", None)
     return Tracker(name, **kwargs)
 
 

@@ -60,6 +60,8 @@ class RegistryWriter:
             (called in this thread: it may import SQLAlchemy or wait for a server).
         journal: the run's spool journal, or None when the spool could not be written.
         create_row: the run's row for ``create_run``.
+        ancestors: rows the run belongs to (a distributed job's job and host rows), created
+            first if no other process did.
         label: how messages name the registry.
         commit_every_s: seconds between commits.
     """
@@ -75,6 +77,7 @@ class RegistryWriter:
         commit_every_s: float,
         import_spool: Callable[[Any], None] | None = None,
         max_queued: int | None = None,
+        ancestors: list[dict[str, Any]] | None = None,
     ) -> None:
         self.run = run
         self.journal = journal
@@ -85,6 +88,7 @@ class RegistryWriter:
         self._open_writer = open_writer
         self._import_spool = import_spool
         self._create_row = create_row
+        self._ancestors = list(ancestors or [])
         self._queue: deque[Batch] = deque()
         self._wake = threading.Event()
         self._written = threading.Event()  # the final state is in the registry (or given up)
@@ -227,6 +231,7 @@ class RegistryWriter:
         if not self._created:
             if self._replay:
                 return  # the rewrite creates it
+            self._writer.ensure_runs(self._ancestors)
             self._writer.create_run(self._create_row)
             self._created = True
 
@@ -248,12 +253,14 @@ class RegistryWriter:
         self._created = False
         self._replay = self.journal is not None
         if not self._replay:
+            self._writer.ensure_runs(self._ancestors)
             self._writer.create_run(self._create_row)
             self._created = True
 
     def _rewrite_from_journal(self) -> None:
         content = self.journal.read()
         row = {**self._create_row, **content.update, **self.row_update(None)}
+        self._writer.ensure_runs(self._ancestors)
         self._writer.replace_run(row, content.samples, content.metrics, content.forecasts)
         self._created = True
         self._replay = False

@@ -219,6 +219,18 @@ def sample_stats(store: Store, ids: Sequence[str]) -> dict[str, tuple[int, float
         with store.engine.connect() as conn:
             for run_id, n, t_max in conn.execute(q):
                 out[str(run_id)] = (int(n), float(t_max or 0.0))
+    # a distributed job's samples are its ranks' (frugalml.store.tree)
+    missing = [i for i in ids if i not in out]
+    for i in range(0, len(missing), CHUNK):
+        q = sa.select(schema.runs.c.id).where(
+            schema.runs.c.id.in_(missing[i : i + CHUNK]), schema.runs.c.kind.in_(["job", "host"])
+        )
+        with store.engine.connect() as conn:
+            jobs = [str(row[0]) for row in conn.execute(q)]
+        for job in jobs:
+            rows = store.samples(job)
+            if rows:
+                out[job] = (len(rows), max(float(r["t_s"] or 0.0) for r in rows))
     return out
 
 

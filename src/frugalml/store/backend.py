@@ -61,6 +61,12 @@ class RunWriter(ABC):
         """Insert a new run (columns of ``runs``; status ``running`` unless given)."""
 
     @abstractmethod
+    def ensure_runs(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert each row whose ``id`` is not there yet, in one transaction, leaving existing
+        ones untouched: the job and host rows that every rank of a distributed job creates,
+        whoever comes first."""
+
+    @abstractmethod
     def write(
         self,
         run_id: str,
@@ -250,6 +256,17 @@ class SqliteWriter(RunWriter):
         values = new_run_row(row)
         self._tx(lambda conn: _insert(conn, "runs", values))
 
+    def ensure_runs(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        values = [new_run_row(r) for r in rows]
+
+        def _do(conn: sqlite3.Connection) -> None:
+            for v in values:
+                _insert(conn, "runs", v, verb="INSERT OR IGNORE")
+
+        self._tx(_do)
+
     def write(
         self,
         run_id: str,
@@ -313,10 +330,12 @@ def new_run_row(row: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _insert(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> None:
+def _insert(
+    conn: sqlite3.Connection, table: str, values: dict[str, Any], verb: str = "INSERT"
+) -> None:
     cols = list(values)  # checked against RUN_COLUMNS by encode_run
     conn.execute(
-        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+        f"{verb} INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
         [values[c] for c in cols],
     )
 

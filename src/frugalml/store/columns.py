@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 #: Version of the tables in ``frugalml.store.schema`` (history there).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 RUN_COLUMNS = (
     "id",
@@ -44,6 +44,8 @@ RUN_COLUMNS = (
     "pid",
     "error",
     "summary",
+    "parent_id",
+    "kind",
 )
 SAMPLE_COLUMNS = ("t_s", "timestamp", "component", "energy_j", "power_w", "method")
 METRIC_COLUMNS = ("name", "value", "step", "t_s", "timestamp", "energy_j")

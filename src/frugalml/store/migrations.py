@@ -21,7 +21,15 @@ import sqlalchemy as sa
 from frugalml.store import schema
 from frugalml.store.backend import newer_schema_error
 
-__all__ = ["MIGRATIONS", "add_columns", "create_tables", "read_version", "upgrade"]
+__all__ = [
+    "MIGRATIONS",
+    "add_columns",
+    "create_indexes",
+    "create_tables",
+    "read_version",
+    "steps",
+    "upgrade",
+]
 
 Migration = Callable[[sa.Connection], None]
 
@@ -53,10 +61,32 @@ def create_tables(*tables: str) -> Migration:
     return step
 
 
+def create_indexes(table: str, *indexes: str) -> Migration:
+    """A step creating indexes of ``schema.py``'s ``table`` (by name), if missing."""
+
+    def step(conn: sa.Connection) -> None:
+        for index in schema.metadata.tables[table].indexes:
+            if index.name in indexes:
+                index.create(conn, checkfirst=True)
+
+    return step
+
+
+def steps(*parts: Migration) -> Migration:
+    """One version made of several steps, run in order."""
+
+    def step(conn: sa.Connection) -> None:
+        for part in parts:
+            part(conn)
+
+    return step
+
+
 #: version -> the step that brings the previous version to it.
 MIGRATIONS: dict[int, Migration] = {
     2: add_columns("samples", "method"),
     3: create_tables("forecasts"),
+    4: steps(add_columns("runs", "parent_id", "kind"), create_indexes("runs", "ix_runs_parent")),
 }
 
 

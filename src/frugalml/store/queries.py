@@ -58,11 +58,15 @@ def filtered(q: Any, name: str | None, name_like: str | None, status: str | None
         q = q.where(schema.runs.c.name == name)
     if name_like is not None:
         q = q.where(schema.runs.c.name.ilike(name_pattern(name_like), escape="\\"))
+    if status is None:
+        return q
+    match: Any
     if status == "interrupted":  # stored as such, or a "running" row whose writer died
-        q = q.where(schema.runs.c.status.in_(["interrupted", "running"]))
-    elif status is not None:
-        q = q.where(schema.runs.c.status == status)
-    return q
+        match = schema.runs.c.status.in_(["interrupted", "running"])
+    else:
+        match = schema.runs.c.status == status
+    # a job's status is folded from its ranks: every job row is a candidate
+    return q.where(sa.or_(match, schema.runs.c.kind == "job"))
 
 
 def escape_like(text: str) -> str:

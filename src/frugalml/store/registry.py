@@ -80,6 +80,10 @@ class RunRecord:
     pid: int | None
     error: str | None
     summary: dict[str, Any] = field(default_factory=dict)
+    parent_id: str | None = None
+    kind: str | None = None  # job / host / rank (v3); None for a lone run
+    #: a job's host rows, a host's rank rows (folded, see frugalml.store.tree)
+    children: list[RunRecord] = field(default_factory=list, repr=False)
 
     @property
     def kwh(self) -> float:
@@ -281,6 +285,27 @@ class Store(RunWriter):
 
         self._retry(_do)
 
+    def ensure_runs(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert each row whose ``id`` is not there yet, leave the others (see
+        :meth:`RunWriter.ensure_runs`)."""
+        self._check_writable()
+        if not rows:
+            return
+        values = [new_run_row(r) for r in rows]
+
+        def _do() -> None:
+            with self._writes.begin() as conn:
+                for v in values:
+                    if conn.dialect.name == "postgresql":
+                        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                        stmt: Any = pg_insert(schema.runs).values(**v).on_conflict_do_nothing()
+                    else:
+                        stmt = sa.insert(schema.runs).values(**v).prefix_with("OR IGNORE")
+                    conn.execute(stmt)
+
+        self._retry(_do)
+
     def write(
         self,
         run_id: str,
@@ -343,20 +368,24 @@ class Store(RunWriter):
         ``name`` is an exact name; ``name_like`` a case-insensitive substring, or a glob when
         it holds ``*`` or ``?`` (see :func:`frugalml.store.queries.name_pattern`).
         """
+        from frugalml.store.tree import fold_records
+
         cols = [c for c in schema.runs.c if with_summary or c.name != "summary"]
         q = filtered(sa.select(*cols), name, name_like, status)
         q = q.order_by(schema.runs.c.started_at.desc(), schema.runs.c.id)
         if ids is not None:
             q = q.where(schema.runs.c.id.in_(list(ids)))
-        if limit is not None and status not in ("interrupted", "running"):
+        else:  # a distributed job is listed once, as its job row
+            q = q.where(schema.runs.c.parent_id.is_(None))
+        if limit is not None and status is None:
             q = q.limit(limit).offset(offset)
 
         def _do() -> list[RunRecord]:
             with self.engine.connect() as conn:
                 return [_record(row._mapping) for row in conn.execute(q)]
 
-        records: list[RunRecord] = self._retry(_do)
-        if status in ("interrupted", "running"):
+        records: list[RunRecord] = fold_records(self, self._retry(_do))
+        if status is not None:  # the effective or folded status needs each row
             records = [r for r in records if r.status == status]
             records = records[offset : None if limit is None else offset + limit]
         return records
@@ -365,9 +394,10 @@ class Store(RunWriter):
         self, *, name: str | None = None, name_like: str | None = None, status: str | None = None
     ) -> int:
         """How many runs match (all by default); filters as for :meth:`list_runs`."""
-        if status in ("interrupted", "running"):  # the effective status needs each row
+        if status is not None:  # the effective or folded status needs each row
             return len(self.list_runs(limit=None, name=name, name_like=name_like, status=status))
-        q = filtered(sa.select(sa.func.count()).select_from(schema.runs), name, name_like, status)
+        q = filtered(sa.select(sa.func.count()).select_from(schema.runs), name, name_like, None)
+        q = q.where(schema.runs.c.parent_id.is_(None))
 
         def _do() -> int:
             with self.engine.connect() as conn:
@@ -397,9 +427,17 @@ class Store(RunWriter):
             raise ConfigError(
                 f"Run id prefix {run_id!r} is ambiguous ({', '.join(r.id for r in found)}...). Give more characters."
             )
-        return found[0]
+        from frugalml.store.tree import fold_records
+
+        return fold_records(self, found[:1])[0]
 
     def samples(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's samples, oldest first; a distributed job's are every rank's."""
+        job = self._aggregate(run_id)
+        if job is not None:
+            from frugalml.store.tree import leaf_rows
+
+            return leaf_rows(self, job, "samples")
         q = (
             sa.select(schema.samples)
             .where(schema.samples.c.run_id == run_id)
@@ -408,6 +446,12 @@ class Store(RunWriter):
         return self._rows(q)
 
     def metrics(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's metrics, in the order logged; a distributed job's are its first rank's."""
+        job = self._aggregate(run_id)
+        if job is not None:
+            from frugalml.store.tree import leaf_rows
+
+            return leaf_rows(self, job, "metrics")
         q = (
             sa.select(schema.metrics)
             .where(schema.metrics.c.run_id == run_id)
@@ -423,6 +467,20 @@ class Store(RunWriter):
             .order_by(schema.forecasts.c.id)
         )
         return self._rows(q)
+
+    def _aggregate(self, run_id: str) -> RunRecord | None:
+        """The job or host row ``run_id`` (its figures come from the rows under it), else None."""
+        q = sa.select(schema.runs).where(
+            schema.runs.c.id == run_id, schema.runs.c.kind.in_(["job", "host"])
+        )
+
+        def _do() -> RunRecord | None:
+            with self.engine.connect() as conn:
+                row = conn.execute(q).first()
+            return None if row is None else _record(row._mapping)
+
+        found: RunRecord | None = self._retry(_do)
+        return found
 
     def _rows(self, q: Any) -> list[dict[str, Any]]:
         def _do() -> list[dict[str, Any]]:

@@ -7,7 +7,9 @@ previous version to ``frugalml.store.migrations.MIGRATIONS`` (usually one ``add_
 
 History: 1 = wave 1 (runs, samples, metrics, frugal_meta); 2 = ``samples.method`` (a
 component's method can change mid-run, e.g. a RAPL zone falling back to the CPU model);
-3 = ``forecasts`` (the forecast made at each epoch end, ``epoch_end``).
+3 = ``forecasts`` (the forecast made at each epoch end, ``epoch_end``); 4 = ``runs.parent_id``
+and ``runs.kind`` (a distributed job is a ``job`` row with ``host`` rows under it and ``rank``
+rows under those; a lone run has neither).
 """
 
 from __future__ import annotations
@@ -51,8 +53,11 @@ runs = Table(
     Column("pid", Integer),
     Column("error", Text),
     Column("summary", Text),  # JSON: the run.json content as of the last write
+    Column("parent_id", String(32)),  # v3: the job or host row this row belongs to
+    Column("kind", String(8)),  # v3: job / host / rank; NULL for a lone run
     Index("ix_runs_started_at", "started_at"),
     Index("ix_runs_name", "name"),
+    Index("ix_runs_parent", "parent_id"),
 )
 
 samples = Table(

@@ -71,8 +71,10 @@ class Journal:
         url: str,
         run: Mapping[str, Any],
         out_dir: str | None = None,
+        ancestors: Iterable[Mapping[str, Any]] = (),
     ) -> Journal:
-        """Create and lock ``spool/<run_id>.jsonl`` (never through a symlink)."""
+        """Create and lock ``spool/<run_id>.jsonl`` (never through a symlink). ``ancestors``:
+        the rows the run belongs to (a distributed job's), created on import if missing."""
         spool.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = spool / f"{run_id}.jsonl"
         fd = os.open(path, _OPEN_FLAGS, 0o600)
@@ -87,6 +89,7 @@ class Journal:
                     "pid": os.getpid(),
                     "out_dir": out_dir,
                     "run": dict(run),
+                    "ancestors": [dict(a) for a in ancestors],
                 }
             )
         except BaseException:
@@ -310,6 +313,7 @@ def import_spooled(writer: RunWriter, spool: Path) -> list[str]:
             if content is None:
                 continue
             row = content.run_row()
+            writer.ensure_runs(content.header.get("ancestors") or [])
             writer.replace_run(row, content.samples, content.metrics, content.forecasts)
             _reconcile_out_dir(content.header.get("out_dir"), row)
             path.unlink(missing_ok=True)
