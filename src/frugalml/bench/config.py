@@ -12,11 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from frugalml._params import check_choice, check_number, unknown_name
+from frugalml._params import check_choice, check_number
+from frugalml.bench.chain import Stack, parse_stack
 from frugalml.bench.tasks import Task, all_tasks, get_task
-from frugalml.reduce.registry import available_techniques
+from frugalml.errors import InputError
+from frugalml.reduce.registry import available_techniques, get_technique
 
-__all__ = ["SUITES", "BenchConfig", "Plan", "Suite", "default_tasks"]
+__all__ = ["DEVICES", "SUITES", "BenchConfig", "Plan", "Suite", "default_tasks", "resolve_device"]
+
+#: ``--device`` values: ``auto`` is ``cuda`` when PyTorch sees a CUDA GPU, else ``cpu``.
+DEVICES = ("cpu", "cuda", "auto")
 
 
 @dataclass(frozen=True)
@@ -40,13 +45,19 @@ def default_tasks() -> list[str]:
 
 @dataclass(frozen=True)
 class Plan:
-    """A validated config: the tasks, the techniques of each, the repeats and the suite."""
+    """A validated config: the tasks, the rows of each (recipe names), the repeats, the
+    suite and the device.
+
+    ``stacks`` maps every row name to its parsed recipe (one step for a plain technique).
+    """
 
     suite: Suite
     tasks: list[Task]
     techniques: dict[str, list[str]]
     requested: list[str]
     repeats: int
+    device: str = "cpu"
+    stacks: dict[str, Stack] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,8 +67,10 @@ class BenchConfig:
     Attributes:
         suite: ``"quick"`` (1 repeat) or ``"full"`` (3 repeats, longer energy windows).
         tasks: task names (default: the suite's).
-        techniques: technique names, run on every task (default: on each task, the
-            techniques that apply to it, ``Technique.applies_to``).
+        techniques: technique names or recipes of several (``"distill+int8-static"``,
+            with optional parameters per step: :mod:`frugalml.bench.chain`), run on every
+            task (default: on each task, the techniques that apply to it,
+            ``Technique.applies_to``, then the task's declared ``stacks``).
         repeats: override the suite's repeats.
         seed: training seed of the first repeat (repeat r uses ``seed + r``).
         out_dir: where ``results.json`` goes (rewritten after every task).
@@ -66,7 +79,11 @@ class BenchConfig:
         threads: torch intra-op threads during the bench (restored after). 1 by default:
             these small models gain nothing from more, and spinning threads waste energy;
             None keeps torch's setting.
-        technique_params: per technique name, parameters overriding its defaults.
+        technique_params: per technique name, parameters overriding its defaults (a
+            recipe's own parameters override these).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (:func:`resolve_device`): where tasks
+            train and models are measured; a technique whose kernels the device lacks runs
+            on the CPU (``Technique.devices``) and its verdict says so.
 
     Example:
         >>> BenchConfig(tasks=["iris-mlp"], techniques=["int8-dynamic"]).plan().techniques
@@ -84,38 +101,82 @@ class BenchConfig:
     pue: float | str | None = None
     threads: int | None = 1
     technique_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    device: str = "cpu"
 
     def plan(self) -> Plan:
         """Validate every value and resolve the tasks and the techniques of each.
 
         Raises:
-            InputError: an unknown suite, task or technique (listing the valid ones), or a
-                bad repeats / seed / threads value.
+            InputError: an unknown suite, task, technique or device (listing the valid
+                ones), a malformed recipe, a bad repeats / seed / threads value, or
+                ``device="cuda"`` on a machine where PyTorch sees no CUDA GPU.
         """
         check_choice("frugal bench", "suite", self.suite, SUITES)
         suite = SUITES[self.suite]
         tasks = [get_task(t) for t in (self.tasks or suite.tasks or default_tasks())]
         registry = available_techniques()
-        names = list(
-            self.techniques if self.techniques is not None else suite.techniques or registry
-        )
-        for name in names:
-            if name not in registry:
-                raise unknown_name("technique", name, registry)
+        explicit = self.techniques is not None
+        stacks: dict[str, Stack] = {}
+
+        def parsed(spec: str) -> str:
+            stack = parse_stack(spec, registry)
+            for step in stack.steps:  # parameter names written in the recipe exist
+                get_technique(step.name, **step.params)
+            stacks[stack.name] = stack
+            return stack.name
+
+        wanted = list(self.techniques) if self.techniques is not None else None
+        if wanted is None:
+            wanted = list(suite.techniques or registry)
+        names = [parsed(n) for n in wanted]
         repeats = suite.repeats if self.repeats is None else self.repeats
         check_number("frugal bench", "repeats", repeats, low=1, integer=True)
         check_number("frugal bench", "seed", self.seed, low=0, integer=True)
         if self.threads is not None:
             check_number("frugal bench", "threads", self.threads, low=1, integer=True)
-        explicit = self.techniques is not None
-        per_task = {
-            t.name: [n for n in names if explicit or registry[n].applies_to(t)] for t in tasks
-        }
-        return Plan(suite, tasks, per_task, names, repeats)
+        device = resolve_device(self.device)
+        per_task: dict[str, list[str]] = {}
+        for t in tasks:
+            rows = [n for n in names if explicit or registry[n].applies_to(t)]
+            if not explicit:
+                rows += [parsed(spec) for spec in t.stacks if parse_stack(spec).name not in rows]
+            per_task[t.name] = list(dict.fromkeys(rows))
+        return Plan(suite, tasks, per_task, names, repeats, device, stacks)
 
-    def params_for(self, task: Task, name: str) -> dict[str, Any]:
-        """The technique's parameters on ``task``: the task's recipe, then this config's."""
+    def params_for(
+        self, task: Task, name: str, recipe: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The technique's parameters on ``task``: the task's recipe, then this config's,
+        then those written in the row's recipe (``distill(student_width=0.2)``)."""
         return {
             **task.extra.get("technique_params", {}).get(name, {}),
             **self.technique_params.get(name, {}),
+            **(recipe or {}),
         }
+
+
+def resolve_device(device: str) -> str:
+    """``"cpu"`` or ``"cuda"`` for a ``--device`` value.
+
+    Raises:
+        InputError: an unknown value, or ``"cuda"`` where PyTorch sees no CUDA GPU.
+
+    Example:
+        >>> resolve_device("cpu")
+        'cpu'
+    """
+    check_choice("frugal bench", "device", device, DEVICES)
+    if device == "cpu":
+        return "cpu"
+    from frugalml._lazy import require
+
+    torch = require("torch", "frugal bench")
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "auto":
+        return "cpu"
+    build = f"torch {torch.__version__}" + ("" if torch.version.cuda else ", a build without CUDA")
+    raise InputError(
+        f"device 'cuda': PyTorch sees no CUDA GPU on this machine ({build}). Use --device cpu, "
+        "or --device auto to take a GPU only where there is one."
+    )

@@ -13,33 +13,38 @@ from the baseline trained in the same repeat; that shared cost is reported both 
 Every row's model is measured by the same code (accuracy, inference energy, latency,
 profile); a technique only adds per-sample costs profiling one sample cannot see
 (``Technique.bench_evaluate``). A technique that fails is recorded as failed with its
-reason; the bench goes on.
+reason; the bench goes on. A row may be a recipe of several techniques applied in turn
+(:mod:`frugalml.bench.apply`, :mod:`frugalml.bench.chain`), charged every step's cost.
+
+Once a task's rows are aggregated, each gets its verdict on what it is for and, when it does
+not win, the measured reason (:mod:`frugalml.bench.verdict`); the task gets its best winning
+row per purpose (``best``) and a summary naming them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from frugalml._lazy import require
+from frugalml.bench.apply import LATENCY_BATCH, Context, measure, run_stack
 from frugalml.bench.config import SUITES, BenchConfig, Plan
-from frugalml.bench.measure_model import inference_energy, latency_ms, model_facts
 from frugalml.bench.results import SCHEMA, finish_row, write_results
 from frugalml.bench.tasks import Task
+from frugalml.bench.verdict import NOISE_BAND, best_rows, row_verdicts, summary_lines
+from frugalml.reduce.needs import PURPOSES
 from frugalml.reduce.registry import available_techniques
 
 __all__ = ["SUITES", "BenchConfig", "Plan", "available_techniques", "run_bench"]
 
 log = logging.getLogger(__name__)
-
-LATENCY_BATCH = 256
 
 OnRow = Callable[[str, str, dict[str, Any]], None]
 
@@ -116,6 +121,14 @@ class _Session:
                 "infer_min_seconds": plan.suite.infer_seconds,
                 "technique_params": {k: dict(v) for k, v in config.technique_params.items()},
                 "energy_method": None,
+                "device": plan.device,
+                "device_requested": config.device,
+                "verdict_rule": (
+                    "win: within the task's accuracy tolerance (tolerance_pt) and the cost the "
+                    "technique is for below the baseline's by more than the "
+                    f"±{NOISE_BAND:.0%} noise band; loss: beyond the tolerance, or the cost "
+                    "above the band; otherwise no-gain"
+                ),
             },
             "tasks": {},
         }
@@ -153,21 +166,73 @@ class _Session:
 
 
 def _run_task(session: _Session, task: Task) -> dict[str, Any]:
-    """Every repeat of one task, aggregated into its rows."""
+    """Every repeat of one task, aggregated into its rows, judged, and its best rows."""
     names = session.plan.techniques[task.name]
     runs: dict[str, list[dict[str, Any]]] = {"baseline": [], **{n: [] for n in names}}
     for r in range(session.plan.repeats):
         _run_repeat(session, task, names, r, runs)
     base_row = finish_row("baseline", runs["baseline"], None, {})
+    base_row.update(row_verdicts(base_row, base_row, (), task.tolerance_pt))
+    base_row["device"] = session.plan.device
     session.row_done(task.name, "baseline", base_row)
     rows: dict[str, Any] = {}
     for name in names:
-        rows[name] = finish_row(
-            name, runs[name], base_row, dict(session.config.technique_params.get(name, {}))
+        stack = session.plan.stacks[name]
+        row = finish_row(name, runs[name], base_row, _recipe_config(session, task, name))
+        row.update(
+            row_verdicts(
+                row,
+                base_row,
+                _purposes(stack),
+                task.tolerance_pt,
+                device_note=_device_note(row, session.plan.device),
+            )
         )
-        session.row_done(task.name, name, rows[name])
+        rows[name] = row
+        session.row_done(task.name, name, row)
     session.results["config"]["energy_method"] = base_row.get("energy_method")
-    return {"task": task.describe(), "baseline": base_row, "techniques": rows}
+    # the purposes some row of the task is for (always both energies: the task's best rows)
+    purposes = dict.fromkeys(["inference-energy", "training-energy"])
+    for name in names:
+        purposes.update(dict.fromkeys(_purposes(session.plan.stacks[name])))
+    best = best_rows(rows, base_row, task.tolerance_pt, [p for p in PURPOSES if p in purposes])
+    return {
+        "task": task.describe(),
+        "baseline": base_row,
+        "techniques": rows,
+        "best": best,
+        "summary": summary_lines(best, task.tolerance_pt),
+    }
+
+
+def _purposes(stack: Any) -> tuple[str, ...]:
+    """What a recipe is for: its steps' purposes, in step order, each once."""
+    registry = available_techniques()
+    return tuple(dict.fromkeys(p for s in stack.steps for p in registry[s.name].purpose))
+
+
+def _recipe_config(session: _Session, task: Task, name: str) -> dict[str, Any]:
+    stack = session.plan.stacks[name]
+    configs = [session.config.params_for(task, s.name, s.params) for s in stack.steps]
+    if len(configs) == 1:
+        return configs[0]
+    return {"steps": [{"name": s.name, "params": c} for s, c in zip(stack.steps, configs)]}
+
+
+def _device_note(row: dict[str, Any], device: str) -> str | None:
+    """Where a row ran on the CPU while the bench ran elsewhere: which technique, and why."""
+    if device == "cpu" or row.get("status") != "ok" or row.get("device") == device:
+        return None
+    registry = available_techniques()
+    names = [s["name"] for s in row.get("steps") or [] if s.get("device") == "cpu"]
+    why = "; ".join(
+        dict.fromkeys(registry[n].devices_reason or f"{n} has no {device} kernels" for n in names)
+    )
+    return (
+        f"runs on the CPU only ({why}): measured on the CPU, the baseline on {device}"
+        if names
+        else None
+    )
 
 
 def _run_repeat(
@@ -177,27 +242,35 @@ def _run_repeat(
     r: int,
     runs: dict[str, list[dict[str, Any]]],
 ) -> None:
-    """One repeat: the baseline (measured on the first), then every technique."""
+    """One repeat: the baseline (measured on the first), then every row's recipe."""
     cfg, plan = session.config, session.plan
     seed, of = cfg.seed + r, f"(repeat {r + 1}/{plan.repeats})"
-    data, X_test, y_test = task.train_data(seed)
+    device = plan.device
+    data, X_test, y_test = _task_data(task, seed, device)
     if r == 0:
-        _warm_up(task, data, X_test)
+        _warm_up(task, data, X_test, device)
     session.advance(f"{task.name}: baseline {of}", 0)
     train_args = session.tracker_args(task.name, "baseline", "train")
-    baseline, base_run = _train_baseline(task, data, X_test, y_test, seed, train_args)
+    baseline, base_run = _train_baseline(task, data, X_test, y_test, seed, train_args, device)
     if r == 0:
         infer_args = session.tracker_args(task.name, "baseline", "infer")
-        base_run.update(_measure(baseline, X_test, plan.suite.infer_seconds, infer_args))
+        base_run.update(measure(baseline, X_test, plan.suite.infer_seconds, infer_args))
     runs["baseline"].append(base_run)
     session.advance(f"{task.name}: baseline", 1)
+
+    def on_cpu() -> Context:
+        cpu_data, cpu_X, cpu_y = _task_data(task, seed, "cpu")
+        cpu_base = copy.deepcopy(baseline).to("cpu")
+        return Context(cpu_base, cpu_data, cpu_X, cpu_y, seed, base_run, "cpu")
+
+    ctx = Context(baseline, data, X_test, y_test, seed, base_run, device, on_cpu)
     for name in names:
         session.advance(f"{task.name}: {name} {of}", 0)
         runs[name].append(
-            _run_technique(
-                name,
-                cfg.params_for(task, name),
-                _Context(baseline, data, X_test, y_test, seed, base_run),
+            run_stack(
+                plan.stacks[name],
+                functools.partial(cfg.params_for, task),
+                ctx,
                 measure_s=plan.suite.infer_seconds if r == 0 else None,
                 tracker_args=functools.partial(session.tracker_args, task.name, name),
             )
@@ -205,7 +278,34 @@ def _run_repeat(
         session.advance(f"{task.name}: {name}", 1)
 
 
-def _warm_up(task: Task, data: Any, X_test: Any) -> None:
+def _task_data(task: Task, seed: int, device: str) -> tuple[Any, Any, Any]:
+    """The task's data for a repeat, on ``device`` (models from its ``make_model`` too)."""
+    data, X_test, y_test = task.train_data(seed)
+    if device == "cpu":
+        return data, X_test, y_test
+    return _data_on(data, device), X_test.to(device), y_test.to(device)
+
+
+def _built_on(make_model: Callable[..., Any], device: str, width: float = 1.0) -> Any:
+    return make_model(width=width).to(device)
+
+
+def _data_on(data: Any, device: str) -> Any:
+    """A copy of in-memory ``TrainData`` (and a transfer task's source data) on ``device``."""
+    fields = {f.name for f in dataclasses.fields(data)}
+    moved: dict[str, Any] = {
+        k: getattr(data, k).to(device)
+        for k in ("X_train", "y_train", "X_val", "y_val")
+        if getattr(data, k) is not None
+    }
+    if data.make_model is not None:
+        moved["make_model"] = functools.partial(_built_on, data.make_model, device)
+    if "source" in fields and data.source is not None:
+        moved["source"] = _data_on(data.source, device)
+    return dataclasses.replace(data, **moved)
+
+
+def _warm_up(task: Task, data: Any, X_test: Any, device: str) -> None:
     """One untracked epoch on a few batches, so that one-off costs of the process (PyTorch's
     lazy imports on the first optimiser step, kernel selection) are not charged to whichever
     row happens to run first."""
@@ -213,13 +313,19 @@ def _warm_up(task: Task, data: Any, X_test: Any) -> None:
     from frugalml.train.loop import evaluate, fit
 
     n = min(data.n_samples("train"), 4 * data.batch_size)
-    model = task.make_model()
+    model = task.make_model().to(device)
     fit(model, data.subset(torch.arange(n)), epochs=1)
     evaluate(model, X_test[:n], X_test.new_zeros(min(n, len(X_test)), dtype=torch.int64))
 
 
 def _train_baseline(
-    task: Task, data: Any, X_test: Any, y_test: Any, seed: int, tracker_args: dict[str, Any]
+    task: Task,
+    data: Any,
+    X_test: Any,
+    y_test: Any,
+    seed: int,
+    tracker_args: dict[str, Any],
+    device: str = "cpu",
 ) -> tuple[Any, dict[str, Any]]:
     """Train the baseline under the tracker, recording accuracy vs cumulative energy per epoch.
 
@@ -232,7 +338,7 @@ def _train_baseline(
     from frugalml.train.loop import EpochEnd, evaluate, fit
 
     torch.manual_seed(seed)
-    model = task.make_model()
+    model = task.make_model().to(device)
     curve: list[list[float]] = []
     tracker = Tracker(**tracker_args)
 
@@ -248,114 +354,23 @@ def _train_baseline(
     with tracker as run:
         meter = EnergyMeter(lambda: tracker.sample(persist=False).energy_j["total"]).start()
         fit(model, data, callbacks=[on_epoch])
+        if device != "cpu":
+            torch.cuda.synchronize()
         train_energy_j, train_time_s = meter.stop(), time.perf_counter() - t0
+        components = dict(tracker.sample(persist=False).energy_j)
         accuracy = evaluate(model, X_test, y_test)
         run.log_metric("accuracy", accuracy, step=data.epochs)
+    # the curve's evaluations are not training: take them out of each component in
+    # proportion (the meter knows only their total)
+    keep = train_energy_j / max(components.get("total", 0.0), 1e-12)
     return model, {
         "accuracy": accuracy,
         "train_energy_j": train_energy_j,
+        "train_energy_j_components": {k: v * keep for k, v in components.items()},
         "train_time_s": train_time_s,
         "co2e_g": run.co2e_g * train_energy_j / max(run.energy_j["total"], 1e-12),
         "energy_method": run.energy_method,
         "run_ids": [run.id],
         "curve": curve,
         "eval_energy_j": meter.excluded_j,
-    }
-
-
-@dataclass(frozen=True)
-class _Context:
-    """What one technique run starts from: the repeat's baseline, data and test split."""
-
-    baseline: Any
-    data: Any
-    X_test: Any
-    y_test: Any
-    seed: int
-    base_run: dict[str, Any]
-
-
-def _run_technique(
-    name: str,
-    params: dict[str, Any],
-    ctx: _Context,
-    *,
-    measure_s: float | None,
-    tracker_args: Callable[[str], dict[str, Any]],
-) -> dict[str, Any]:
-    """Apply one technique under the tracker and measure its model (when ``measure_s`` is
-    given: the inference-energy window); a failure becomes the row's reason."""
-    from frugalml.reduce.registry import get_technique
-    from frugalml.train.loop import evaluate
-
-    try:
-        technique = get_technique(name, **params)
-        technique.bench_context(
-            baseline=ctx.base_run, evaluate_test=lambda m: evaluate(m, ctx.X_test, ctx.y_test)
-        )
-        model, out = _apply_tracked(technique, ctx, tracker_args("train"))
-        if measure_s is not None:
-            out.update(_measure(model, ctx.X_test, measure_s, tracker_args("infer")))
-            out.update(technique.bench_evaluate(model, ctx.X_test, ctx.y_test))
-        out["extra"] = technique.report()
-        return out
-    except Exception as e:  # reported in the row; the bench goes on
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        log.warning("technique %s failed: %s", name, first)
-        return {"failed": f"{type(e).__name__}: {first}" if not first.startswith(name) else first}
-
-
-def _apply_tracked(
-    technique: Any, ctx: _Context, tracker_args: dict[str, Any]
-) -> tuple[Any, dict[str, Any]]:
-    """``technique.apply`` inside a tracked segment (its whole cost), then the test accuracy
-    (outside the training energy)."""
-    torch = require("torch", "frugal bench")
-    from frugalml.measure.tracker import Tracker
-    from frugalml.train.loop import evaluate
-
-    torch.manual_seed(ctx.seed)
-    start = copy.deepcopy(ctx.baseline) if technique.kind == "compress" else ctx.data.make_model()
-    t0 = time.perf_counter()
-    tracker = Tracker(**tracker_args)
-    with tracker as run:
-        model = technique.apply(start, ctx.data)
-        # training ends here: evaluating the result is not charged to it
-        train_energy_j = tracker.sample(persist=False).energy_j["total"]
-        train_time_s = time.perf_counter() - t0
-        accuracy = evaluate(model, ctx.X_test, ctx.y_test)
-        run.log_metric("accuracy", accuracy)
-    return model, {
-        "accuracy": accuracy,
-        "train_energy_j": train_energy_j,
-        "train_time_s": train_time_s,
-        "co2e_g": run.co2e_g * train_energy_j / max(run.energy_j["total"], 1e-12),
-        "energy_method": run.energy_method,
-        "run_ids": [run.id],
-        "kind": technique.kind,
-        "config": technique.get_params(),
-        "curve": technique.curve_,
-    }
-
-
-def _measure(
-    model: Any, X_test: Any, infer_seconds: float, tracker_args: dict[str, Any]
-) -> dict[str, Any]:
-    facts = model_facts(model, X_test)
-    e_1k, _method, run_id = inference_energy(
-        model, X_test, LATENCY_BATCH, min_seconds=infer_seconds, tracker_args=tracker_args
-    )
-    return {
-        "infer_energy_j_per_1k": e_1k,
-        "infer_run_id": run_id,
-        "latency_ms": {
-            "batch_1": latency_ms(model, X_test, 1),
-            f"batch_{LATENCY_BATCH}": latency_ms(model, X_test, LATENCY_BATCH),
-        },
-        "params": facts.params,
-        "params_nonzero": facts.params_nonzero,
-        "size_bytes": facts.size_bytes,
-        "macs": facts.macs,
-        "flops": facts.flops,
-        "flops_effective": facts.flops_effective,
     }

@@ -21,7 +21,14 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["ModelFacts", "inference_energy", "latency_ms", "model_facts"]
+__all__ = [
+    "InferenceEnergy",
+    "ModelFacts",
+    "inference_energy",
+    "latency_ms",
+    "measure_inference",
+    "model_facts",
+]
 
 
 @dataclass
@@ -69,16 +76,67 @@ def latency_ms(
     else:
         windows = [X[i : i + batch] for i in range(0, len(X) - batch + 1, batch)]
     times: list[float] = []
+    sync = _synchronizer(X)
     with torch.inference_mode():
         for _ in range(warmup):
             model(windows[0])
+        sync()
         start = time.perf_counter()
         while len(times) < max_runs and (len(times) < 5 or time.perf_counter() - start < budget_s):
             xb = windows[len(times) % len(windows)]
             t = time.perf_counter()
             model(xb)
+            sync()
             times.append(time.perf_counter() - t)
     return statistics.median(times) * 1000
+
+
+def _synchronizer(X: torch.Tensor) -> Any:
+    """A function waiting for the queued GPU work when ``X`` is on a GPU (kernels are
+    asynchronous there: without it a pass would be timed as the time to queue it)."""
+    torch = require("torch", "bench latency")
+    if X.device.type == "cuda":
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+@dataclass(frozen=True)
+class InferenceEnergy:
+    """Energy of repeated inference, per 1,000 samples: in all and per component."""
+
+    j_per_1k: float
+    components_j_per_1k: dict[str, float]
+    method: str
+    run_id: str
+
+
+def measure_inference(
+    model: nn.Module,
+    X: torch.Tensor,
+    batch: int,
+    *,
+    min_seconds: float,
+    tracker_args: dict[str, Any],
+) -> InferenceEnergy:
+    """Energy per 1,000 samples over repeated passes on ``X`` at ``batch``, for at least
+    ``min_seconds``, in all and per component (``cpu``, ``dram``, ``gpu`` ...)."""
+    torch = require("torch", "bench inference energy")
+    from frugalml.measure.tracker import Tracker
+
+    samples = 0
+    sync = _synchronizer(X)
+    with torch.inference_mode():
+        model(X[:batch])  # warm-up outside the measurement
+        sync()
+        with Tracker(**tracker_args) as run:
+            start = time.perf_counter()
+            while samples == 0 or time.perf_counter() - start < min_seconds:
+                for i in range(0, len(X), batch):
+                    model(X[i : i + batch])
+                sync()
+                samples += len(X)
+    per_1k = {k: v / samples * 1000 for k, v in run.energy_j.items()}
+    return InferenceEnergy(per_1k["total"], per_1k, run.energy_method, run.id)
 
 
 def inference_energy(
@@ -90,16 +148,5 @@ def inference_energy(
     tracker_args: dict[str, Any],
 ) -> tuple[float, str, str]:
     """Energy (J) per 1,000 samples over repeated passes on ``X``; returns (J/1k, method, run id)."""
-    torch = require("torch", "bench inference energy")
-    from frugalml.measure.tracker import Tracker
-
-    samples = 0
-    with torch.inference_mode():
-        model(X[:batch])  # warm-up outside the measurement
-        with Tracker(**tracker_args) as run:
-            start = time.perf_counter()
-            while samples == 0 or time.perf_counter() - start < min_seconds:
-                for i in range(0, len(X), batch):
-                    model(X[i : i + batch])
-                samples += len(X)
-    return run.energy_j["total"] / samples * 1000, run.energy_method, run.id
+    m = measure_inference(model, X, batch, min_seconds=min_seconds, tracker_args=tracker_args)
+    return m.j_per_1k, m.method, m.run_id

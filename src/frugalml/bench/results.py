@@ -1,7 +1,9 @@
 """Bench rows and ``results.json``: every key in every row, ratios against the baseline.
 
 Numbers are means over repeats, with ``*_std`` beside them; a failed row keeps every key (null
-where nothing was measured) and says why in ``reason``.
+where nothing was measured) and says why in ``reason``. A recipe's row keeps each step's
+figures (means over repeats) and ``report()`` in ``steps``. The verdict keys are filled by the
+harness once the task's rows are known (:mod:`frugalml.bench.verdict`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ ROW_KEYS = (
     "name",
     "status",
     "reason",
+    "verdict",
+    "verdict_purpose",
+    "verdict_reason",
+    "verdicts",
     "kind",
     "config",
     "accuracy",
@@ -30,8 +36,10 @@ ROW_KEYS = (
     "train_energy_j_std",
     "train_energy_j_total",
     "train_energy_includes",
+    "train_energy_j_components",
     "train_time_s",
     "infer_energy_j_per_1k",
+    "infer_energy_j_per_1k_components",
     "latency_ms",
     "params",
     "params_nonzero",
@@ -40,10 +48,12 @@ ROW_KEYS = (
     "flops",
     "flops_effective",
     "energy_method",
+    "device",
     "co2e_g",
     "run_ids",
     "ratios",
     "extra",
+    "steps",
     "curve",
 )
 MEASURED = (
@@ -54,6 +64,8 @@ MEASURED = (
     "flops",
     "flops_effective",
     "infer_energy_j_per_1k",
+    "infer_energy_j_per_1k_components",
+    "device",
 )
 
 
@@ -84,6 +96,9 @@ def finish_row(
         extra=ok[0].get("extra", {}) if ok else {},
         run_ids=[i for r in ok for i in r["run_ids"]],
         ratios={},
+        steps=_steps([r.get("steps") or [] for r in ok])
+        if ok
+        else (repeats[0].get("steps") or None),
     )
     if not ok:
         return row
@@ -98,6 +113,7 @@ def finish_row(
         train_time_s=_mean([r["train_time_s"] for r in ok]),
         co2e_g=_mean([r["co2e_g"] for r in ok]),
         energy_method=ok[0]["energy_method"],
+        train_energy_j_components=_mean_dict([r.get("train_energy_j_components") for r in ok]),
     )
     first = ok[0]
     for key in (*MEASURED, "latency_ms"):
@@ -124,8 +140,40 @@ def finish_row(
             train_energy_j_total=row["train_energy_j"],
             train_energy_includes="training from scratch with the technique",
         )
+    if len(row["steps"] or []) > 1:
+        names = " + ".join(s["name"] for s in row["steps"])
+        start = (
+            "on the trained baseline; train_energy_j_total adds the baseline's training"
+            if row["kind"] == "compress"
+            else "from scratch"
+        )
+        row["train_energy_includes"] = f"every step of the recipe summed ({names}), {start}"
     row["ratios"] = ratios(row, baseline or row)
     return row
+
+
+def _mean_dict(values: list[dict[str, float] | None]) -> dict[str, float] | None:
+    present = [v for v in values if v]
+    if not present:
+        return None
+    return {k: statistics.fmean(v.get(k, 0.0) for v in present) for k in present[0]}
+
+
+def _steps(per_repeat: list[list[dict[str, Any]]]) -> list[dict[str, Any]] | None:
+    """A recipe's steps: the first repeat's, with energy, time and accuracy averaged."""
+    if not per_repeat or not per_repeat[0]:
+        return None
+    out = []
+    for i, first in enumerate(per_repeat[0]):
+        same = [steps[i] for steps in per_repeat if len(steps) > i]
+        step = dict(first)
+        for key in ("train_energy_j", "train_time_s", "accuracy", "co2e_g"):
+            step[key] = _mean([s[key] for s in same])
+        step["train_energy_j_components"] = _mean_dict(
+            [s.get("train_energy_j_components") for s in same]
+        )
+        out.append(step)
+    return out
 
 
 def energy_to_fraction(

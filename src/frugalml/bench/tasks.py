@@ -54,6 +54,12 @@ class Task:
         purposes: what the task is meant to show (:data:`frugalml.reduce.needs.PURPOSES`):
             a technique runs on it by default when it is for one of them
             (``Technique.applies_to``).
+        tolerance_pt: accuracy points (of the test split) a row may lose against the
+            baseline and still win at what it is for (:mod:`frugalml.bench.verdict`).
+        stacks: recipes of several techniques (``"distill(student_width=0.25)+int8-static"``,
+            :mod:`frugalml.bench.chain`) the suites run on this task beside the single
+            techniques: the declared candidates among which the task's best rows are chosen,
+            on measurements.
         extra: ``role`` (``"many-class"``, ``"transfer-source"``, ``"transfer-target"``:
             special tasks run only the techniques made for them) and per-technique
             ``technique_params``.
@@ -72,6 +78,8 @@ class Task:
     split_seed: int = 0
     kind: str = "mlp"
     purposes: tuple[str, ...] = PURPOSES
+    tolerance_pt: float = 1.0
+    stacks: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def split(self) -> Split:
@@ -135,6 +143,8 @@ class Task:
             "lr": self.lr,
             "optimizer": self.optimizer,
             "split": "stratified 60/15/25 train/val/test, split_seed " + str(self.split_seed),
+            "tolerance_pt": self.tolerance_pt,
+            "test_sample_pt": 100 / len(s.y_test),
         }
 
 

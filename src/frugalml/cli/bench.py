@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 def _split_names(
     ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 ) -> list[str] | None:
-    names = [n.strip() for v in value for n in v.split(",") if n.strip()]
+    from frugalml.bench.chain import split_specs
+
+    # commas inside a recipe step's parameters do not split: distill(a=1, b=2)+qat
+    names = [n for v in value for n in split_specs(v)]
     if value and not names:  # e.g. --techniques ",,": not "all of them"
         raise click.BadParameter(
             f"{','.join(value)!r} names nothing. Give names separated by commas, or leave the "
@@ -55,7 +58,17 @@ def _split_names(
     multiple=True,
     callback=_split_names,
     metavar="NAME,NAME",
-    help="Techniques to compare with the baseline (default: all).",
+    help="Techniques to compare with the baseline (default: all that apply, then each task's "
+    "declared stacks). A stack applies several in turn: distill+int8-static; a step takes "
+    "parameters: 'distill(student_width=0.25)+qat'.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda", "auto"]),
+    default="cpu",
+    show_default=True,
+    help="Where tasks train and models are measured (auto: cuda when PyTorch sees a GPU). "
+    "CPU-only techniques (eager int8) run on the CPU and their verdict says so.",
 )
 @click.option(
     "--repeats", type=click.IntRange(min=1), default=None, help="Repeats (default: by suite)."
@@ -86,6 +99,7 @@ def bench(
     suite: str,
     tasks: list[str] | None,
     techniques: list[str] | None,
+    device: str,
     repeats: int | None,
     seed: int,
     out_dir: str,
@@ -119,7 +133,9 @@ def bench(
         region=region,
         pue=_pue(pue),
         threads=threads,
+        device=device,
     )
+    config.plan()  # every value checked before the progress bar starts
     run_and_print(config, how)
 
 
@@ -147,7 +163,7 @@ def run_and_print(config: BenchConfig, how: str = "table") -> dict[str, Any]:
     from rich.text import Text
 
     from frugalml.bench import run_bench
-    from frugalml.bench.render import TSV_COLUMNS, task_table, tsv_rows
+    from frugalml.bench.render import TSV_COLUMNS, task_notes, task_table, tsv_rows
 
     columns = (
         TextColumn("[progress.description]{task.description:<40}"),
@@ -174,5 +190,7 @@ def run_and_print(config: BenchConfig, how: str = "table") -> dict[str, Any]:
         out = console()
         for name, task in results["tasks"].items():
             out.print(task_table(name, task, results["config"]))
+            for line in task_notes(task):
+                out.print(Text(safe(line)))
     console(stderr=how != "table").print(Text(where))
     return results

@@ -86,6 +86,11 @@ class Technique(ParamsMixin, ABC):
     needs: ClassVar[Needs] = Needs()
     purpose: ClassVar[tuple[str, ...]]
     paper: ClassVar[str] = ""
+    #: torch device types whose kernels the returned model runs on; the bench runs a
+    #: technique that lacks the chosen device on the CPU, and its verdict says so
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+    #: why the technique is limited to ``devices`` (shown in the bench's verdict)
+    devices_reason: ClassVar[str] = ""
 
     #: ``[energy_j, accuracy, ...]`` per evaluation while training, for techniques that
     #: train with evaluations (None: no curve). Set by ``apply``.

@@ -65,6 +65,9 @@ SPEED_BATCH = 256
 
 logger = logging.getLogger(__name__)
 
+# eager-mode torch.ao int8 kernels (fbgemm/x86, qnnpack) exist for the CPU only
+_EAGER_CPU_ONLY = "eager-mode int8 kernels run on the CPU only"
+
 _JACOB = (
     "Jacob et al. 2018, Quantization and Training of Neural Networks for Efficient "
     "Integer-Arithmetic-Only Inference (CVPR)"
@@ -322,6 +325,8 @@ class Int8Dynamic(_QuantTechnique):
 
     name: ClassVar[str] = "int8-dynamic"
     kind: ClassVar[str] = "compress"
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    devices_reason: ClassVar[str] = _EAGER_CPU_ONLY
     needs: ClassVar[Needs] = Needs(data="none", targets=("classification", "regression"))
     purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = "PyTorch dynamic quantization (torch.ao.quantization.quantize_dynamic)"
@@ -413,6 +418,8 @@ class Int8Static(_QuantTechnique):
 
     name: ClassVar[str] = "int8-static"
     kind: ClassVar[str] = "compress"
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    devices_reason: ClassVar[str] = _EAGER_CPU_ONLY
     needs: ClassVar[Needs] = Needs(data="inputs", targets=("classification", "regression"))
     purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = _JACOB
@@ -473,6 +480,8 @@ class QAT(_QuantTechnique):
 
     name: ClassVar[str] = "qat"
     kind: ClassVar[str] = "compress"
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    devices_reason: ClassVar[str] = _EAGER_CPU_ONLY
     needs: ClassVar[Needs] = Needs(targets=("classification", "regression"))
     purpose: ClassVar[tuple[str, ...]] = ("inference-energy", "size")
     paper: ClassVar[str] = _JACOB

@@ -60,6 +60,9 @@ def technique_row(row: dict[str, Any]) -> TechniqueRow:
         energy_method=row.get("energy_method"),
         ratios={str(k): number(v) for k, v in (row.get("ratios") or {}).items()},
         run_ids=[str(i) for i in row.get("run_ids") or []],
+        verdict=row.get("verdict"),
+        verdict_purpose=row.get("verdict_purpose"),
+        verdict_reason=row.get("verdict_reason"),
     )
 
 
@@ -108,11 +111,20 @@ def _pareto_figure(
     ), front
 
 
-def _final(rows: list[TechniqueRow], chosen: str | None) -> tuple[str | None, str]:
+def _final(
+    rows: list[TechniqueRow], chosen: str | None, task: dict[str, Any]
+) -> tuple[str | None, str]:
     if chosen is not None:
         if any(r.name == chosen and r.status == "ok" for r in rows):
             return chosen, "chosen by the user"
         return None, f"the chosen final model {chosen!r} is not an ok row of this task"
+    best = (task.get("best") or {}).get("inference-energy")
+    tolerance = number((task.get("task") or {}).get("tolerance_pt"))
+    if isinstance(best, dict) and tolerance is not None:
+        return str(best.get("row")), (
+            f"the bench's best for inference energy: the lowest among the rows within "
+            f"{tolerance:g} accuracy point of the baseline that win beyond the noise band"
+        )
     base = next((r for r in rows if r.kind == "baseline" or r.name == "baseline"), None)
     if base is None or base.accuracy is None:
         return None, "no baseline accuracy to compare with"
@@ -193,6 +205,7 @@ def bench_section(path: str, data: dict[str, Any], final: str | None = None) -> 
                     caption="Test accuracy after each evaluation during training.",
                 )
             )
-        bt.final, bt.final_rule = _final(rows, final)
+        bt.final, bt.final_rule = _final(rows, final, task)
+        bt.summary = [str(line) for line in task.get("summary") or []]
         section.tasks.append(bt)
     return section

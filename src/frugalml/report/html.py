@@ -26,6 +26,7 @@ from frugalml.report.tables import (
     runs_table,
     technique_table,
     uncertainty_note,
+    verdict_notes,
 )
 
 __all__ = ["CSS", "render_html"]
@@ -176,7 +177,7 @@ def render_html(report: Report) -> str:
             info = " · ".join(
                 f"{k} {v}"
                 for k, v in task.info.items()
-                if k in ("dataset", "model", "n_train", "n_test", "epochs")
+                if k in ("dataset", "model", "n_train", "n_test", "epochs", "tolerance_pt")
             )
             parts.append(
                 f"<h3>{_e(task.name)}</h3><p "
@@ -188,6 +189,13 @@ def render_html(report: Report) -> str:
                 else f"No final model: {_e(task.final_rule)}."
             )
             parts.append(f"<p>{final}</p>")
+            notes = verdict_notes(task)
+            if notes:
+                parts.append(
+                    "<h4>Verdicts</h4><ul>"
+                    + "".join(f"<li>{_e(line)}</li>" for line in notes)
+                    + "</ul>"
+                )
             parts += [_figure(f) for f in task.figures]
         sections.append(("bench", "Bench: techniques against the baseline", "".join(parts)))
     if report.search:

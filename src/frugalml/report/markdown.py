@@ -30,6 +30,7 @@ from frugalml.report.tables import (
     runs_table,
     technique_table,
     uncertainty_note,
+    verdict_notes,
 )
 
 __all__ = ["md_escape", "render_markdown"]
@@ -188,6 +189,9 @@ def render_markdown(
                 if task.final
                 else f"\nNo final model: {md_escape(task.final_rule)}.\n"
             )
+            notes = verdict_notes(task)
+            if notes:
+                out.append("\nVerdicts:\n\n" + "".join(f"- {md_escape(n)}\n" for n in notes))
             out += ["\n" + plots(f) for f in task.figures]
     if report.search:
         from frugalml.report.search import search_table

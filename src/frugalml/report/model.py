@@ -197,6 +197,9 @@ class TechniqueRow:
     frontier_train: bool = False
     frontier_infer: bool = False
     run_ids: list[str] = field(default_factory=list)
+    verdict: str | None = None  # win / no-gain / loss on verdict_purpose (None: baseline)
+    verdict_purpose: str | None = None
+    verdict_reason: str | None = None
 
 
 @dataclass
@@ -207,6 +210,7 @@ class BenchTask:
     figures: list[Figure] = field(default_factory=list)
     final: str | None = None
     final_rule: str = ""
+    summary: list[str] = field(default_factory=list)  # the task's best row per purpose
 
 
 @dataclass

@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from frugalml import _fmt as fmt
-from frugalml.report.model import BenchTask, CarbonContext, Leaderboard, LeaderRow, Report, Summary
+from frugalml.report.model import (
+    BenchTask,
+    CarbonContext,
+    Leaderboard,
+    LeaderRow,
+    Report,
+    Summary,
+    TechniqueRow,
+)
 from frugalml.report.modelcard import location
 
 __all__ = [
@@ -24,6 +32,7 @@ __all__ = [
     "runs_table",
     "technique_table",
     "uncertainty_note",
+    "verdict_notes",
 ]
 
 
@@ -213,8 +222,8 @@ def technique_table(task: BenchTask) -> Table:
     ]
     for k in lat_keys:
         headers += [f"latency {k.replace('_', ' ')} (ms)", "×"]
-    headers += ["nonzero params", "×", "size", "×", "FPO/sample", "×", "CO2e", "Pareto"]
-    t = Table(headers, numeric=frozenset(range(2, len(headers) - 1)))
+    headers += ["nonzero params", "×", "size", "×", "FPO/sample", "×", "CO2e", "Pareto", "verdict"]
+    t = Table(headers, numeric=frozenset(range(2, len(headers) - 2)))
     for row in task.rows:
         r = row.ratios
         acc = fmt.num(row.accuracy, 4) + (
@@ -247,15 +256,33 @@ def technique_table(task: BenchTask) -> Table:
             fmt.ratio(r.get("flops_effective")),
             fmt.co2e(row.co2e_g),
             front or fmt.DASH,
+            _verdict(row),
         ]
         t.rows.append(cells)
     t.caption = (
         "× = technique / baseline. Training energy is the whole cost of the model (a compression "
         "technique's own work plus the baseline training it starts from). Pareto: on the frontier "
-        "of "
-        "accuracy against that energy."
+        "of accuracy against that energy. Verdict: at what the technique is for, within the "
+        "task's accuracy tolerance; the reasons are listed under the table."
     )
     return t
+
+
+def _verdict(row: TechniqueRow) -> str:
+    if row.verdict is None:
+        return "reference" if row.kind == "baseline" else fmt.DASH
+    return f"{row.verdict} ({(row.verdict_purpose or '').replace('-', ' ')})"
+
+
+def verdict_notes(task: BenchTask) -> list[str]:
+    """Why each row that does not win does not, then the task's best row per purpose."""
+    lines = [
+        f"{r.name}: {r.verdict} at {(r.verdict_purpose or '').replace('-', ' ')}: "
+        f"{r.verdict_reason}"
+        for r in task.rows
+        if r.verdict not in (None, "win") and r.verdict_reason
+    ]
+    return [*lines, *task.summary]
 
 
 def leader_tables(board: Leaderboard) -> tuple[Table, Table]:
