@@ -132,19 +132,21 @@ def run_stack(
             reason = first if n == 1 else f"{label} failed: {first}"
             log.warning("%s failed: %s", stack.name, reason)
             return {"failed": reason, "steps": steps}
-    row = _combine(stack, steps, technique)
+    measured: dict[str, Any] = {}
     if measure_s is not None:
         try:
-            row.update(measure(model, where.X_test, measure_s, tracker_args("infer")))
-            row.update(technique.bench_evaluate(model, where.X_test, where.y_test))
+            measured.update(measure(model, where.X_test, measure_s, tracker_args("infer")))
+            measured.update(technique.bench_evaluate(model, where.X_test, where.y_test))
         except Exception as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             return {"failed": f"measuring the model failed: {type(e).__name__}: {first}"}
-    row["device"] = where.device
+        steps[-1]["report"] = technique.report()  # with what bench_evaluate measured
+    row = _combine(steps, technique)
+    row.update(measured, device=where.device)
     return row
 
 
-def _combine(stack: Stack, steps: list[dict[str, Any]], last: Any) -> dict[str, Any]:
+def _combine(steps: list[dict[str, Any]], last: Any) -> dict[str, Any]:
     """The row of a recipe from its steps: costs summed, the last step's model and accuracy."""
     components: dict[str, float] = {}
     for s in steps:
