@@ -150,3 +150,39 @@ def test_demo_passes_one_bench_config_and_writes_the_report(tmp_path, monkeypatc
     assert (tmp_path / "demo" / "bench" / "results.json").exists()
     assert (tmp_path / "demo" / "report.html").exists()
     assert "report:" in capsys.readouterr().out
+
+
+def test_verdicts_and_best_rows_are_printed_under_each_table(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    import frugalml.bench
+    from frugalml.cli.main import cli
+
+    results = _results()
+    task = results["tasks"]["iris-mlp"]
+    task["task"].update(tolerance_pt=1.0, test_sample_pt=2.63)
+    task["techniques"] = {
+        "fp16": {
+            **task["baseline"],
+            "name": "fp16",
+            "verdict": "loss",
+            "verdict_purpose": "inference-energy",
+            "verdict_reason": "5x more inference energy; this CPU has no fp16 arithmetic",
+        }
+    }
+    task["summary"] = ["best for size: fp16 (2x less, +0.00 pt)"]
+    monkeypatch.setattr(frugalml.bench, "run_bench", lambda *a, **k: results)
+    res = CliRunner().invoke(cli, ["bench", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "verdicts at 1 pt tolerance" in res.stdout
+    assert "loss (inference)" in res.stdout and "reference" in res.stdout
+    assert (
+        "fp16: loss at inference energy: 5x more inference energy; this CPU has no fp16 "
+        "arithmetic" in res.stdout
+    )
+    assert "best for size: fp16 (2x less, +0.00 pt)" in res.stdout
+    res = CliRunner().invoke(cli, ["bench", "--out", str(tmp_path), "--format", "tsv"])
+    head, _, fp16 = res.stdout.splitlines()
+    cols = dict(zip(head.split("\t"), fp16.split("\t")))
+    assert cols["verdict"] == "loss" and cols["verdict_purpose"] == "inference-energy"
+    assert cols["verdict_reason"].startswith("5x more")

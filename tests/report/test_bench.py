@@ -63,3 +63,28 @@ def test_curves_with_extra_columns_and_list_extras_render(tmp_path):
     report = build_report(bench=tmp_path, store=False)
     assert "int8-dynamic" in render_html(report)
     assert "int8-dynamic" in render_markdown(report, tmp_path / "assets", "assets")
+
+
+def test_verdicts_and_the_best_rows_are_shown(tmp_path):
+    data = bench_results()
+    task = data["tasks"]["iris-mlp"]
+    task["task"]["tolerance_pt"] = 1.0
+    task["techniques"]["int8-dynamic"].update(
+        verdict="loss",
+        verdict_purpose="inference-energy",
+        verdict_reason="per-call overhead dominates at this model size: 1.9x slower at batch 256",
+    )
+    task["techniques"][XSS].update(verdict="win", verdict_purpose="inference-energy")
+    task["best"] = {"inference-energy": {"row": XSS, "ratio": 0.25}, "training-energy": None}
+    task["summary"] = [f"best for inference energy: {XSS} (4x less, -5.00 pt)"]
+    section = bench_section("r.json", data)
+    t = section.tasks[0]
+    assert t.final == XSS and "best for inference energy" in t.final_rule
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    report = build_report(bench=tmp_path, store=False)
+    html = render_html(report)
+    assert "loss (inference energy)" in html and "win (inference energy)" in html
+    assert "int8-dynamic: loss at inference energy: per-call overhead dominates" in html
+    assert "<script>" not in html  # the XSS row's name is escaped in the notes too
+    md = render_markdown(report, tmp_path / "assets", "assets")
+    assert "best for inference energy:" in md and "per-call overhead dominates" in md
