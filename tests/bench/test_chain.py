@@ -102,7 +102,7 @@ def test_a_recipe_is_charged_every_step_and_a_failing_step_fails_its_row(tiny):
     results = run_bench(
         BenchConfig(
             tasks=[tiny],
-            techniques=["halve+halve(factor=1.0)", "halve+explodes", "refit+halve"],
+            techniques=["halve", "halve+halve(factor=1.0)", "halve+explodes", "refit+halve"],
             repeats=2,
             db=False,
         )
@@ -123,6 +123,10 @@ def test_a_recipe_is_charged_every_step_and_a_failing_step_fails_its_row(tiny):
         two["train_energy_j"] + base["train_energy_j"]
     )
     assert len(two["run_ids"]) == 2 * 2 + 1  # two tracked steps per repeat, one inference
+    # its first step is the 'halve' row's, run once per repeat and charged to both rows
+    assert two["steps"][0]["shared_with"] == "halve" and "shared_with" not in two["steps"][1]
+    assert set(rows["halve"]["run_ids"]) & set(two["run_ids"])
+    assert two["steps"][0]["train_energy_j"] == pytest.approx(rows["halve"]["train_energy_j"])
     assert two["accuracy"] == two["steps"][-1]["accuracy"]
     assert two["extra"] == {"1.halve.factor": 0.5, "2.halve.factor": 1.0}
 

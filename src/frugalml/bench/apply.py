@@ -71,6 +71,7 @@ def run_stack(
     *,
     measure_s: float | None,
     tracker_args: Callable[[str], dict[str, Any]],
+    shared: dict[str, tuple[Any, list[dict[str, Any]], Context]] | None = None,
 ) -> dict[str, Any]:
     """Apply every step of ``stack`` (each tracked), then measure the final model when
     ``measure_s`` is given (the inference-energy window); a failure becomes the row's reason.
@@ -81,6 +82,10 @@ def run_stack(
         ctx: the repeat's baseline, data and device.
         measure_s: seconds of the inference-energy window, or None (later repeats).
         tracker_args: ``tracker_args(phase)`` -> Tracker keyword arguments.
+        shared: the models and steps of the recipes already run in this repeat, by name.
+            A recipe whose first steps are such a recipe (``distill+int8-static`` after
+            ``distill``) starts from its model and is charged its measured steps: the same
+            computation (same seed, same start) is not run twice. Updated with this row's.
     """
     from frugalml.reduce.registry import get_technique
     from frugalml.train.loop import evaluate
@@ -90,7 +95,17 @@ def run_stack(
     steps: list[dict[str, Any]] = []
     technique: Any = None
     where = ctx
+    shared = {} if shared is None else shared
+    done = next((k for k in range(n - 1, 0, -1) if Stack(stack.steps[:k]).name in shared), 0)
+    if done:
+        model, ran, where = shared[Stack(stack.steps[:done]).name]
+        steps = [
+            {**s, "shared_with": s.get("shared_with") or Stack(stack.steps[:done]).name}
+            for s in ran
+        ]
     for i, step in enumerate(stack.steps):
+        if i < done:
+            continue
         label = step.name if n == 1 else f"step {i + 1}/{n} ({step.name})"
         try:
             technique = get_technique(step.name, **params_for(step.name, step.params))
@@ -125,6 +140,7 @@ def run_stack(
                 report=technique.report(),
             )
             steps.append(out)
+            shared[Stack(stack.steps[: i + 1]).name] = (model, list(steps), where)
         except Exception as e:  # reported in the row; the bench goes on
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             if not first.startswith(step.name):

@@ -264,6 +264,7 @@ def _run_repeat(
         return Context(cpu_base, cpu_data, cpu_X, cpu_y, seed, base_run, "cpu")
 
     ctx = Context(baseline, data, X_test, y_test, seed, base_run, device, on_cpu)
+    shared: dict[str, Any] = {}  # a recipe's first steps run once per repeat (apply.run_stack)
     for name in names:
         session.advance(f"{task.name}: {name} {of}", 0)
         runs[name].append(
@@ -273,6 +274,7 @@ def _run_repeat(
                 ctx,
                 measure_s=plan.suite.infer_seconds if r == 0 else None,
                 tracker_args=functools.partial(session.tracker_args, task.name, name),
+                shared=shared,
             )
         )
         session.advance(f"{task.name}: {name}", 1)
