@@ -114,3 +114,29 @@ def test_best_row_is_the_lowest_winning_cost_within_the_tolerance():
         "best for inference energy: b (12.5x less, +0.00 pt)",
         "best for training energy: no row wins within 1 pt",
     ]
+
+
+@pytest.mark.parametrize(
+    ("base_ms", "extra", "needle"),
+    [
+        (
+            0.2,
+            {},
+            "per-call overhead dominates at this model size: the baseline runs a batch of "
+            "256 in 0.2 ms",
+        ),
+        (5.0, {"bf16_cpu_support": "none", "dtype": "bfloat16"}, "no bf16 instructions"),
+        (5.0, {"dtype": "float16"}, "no fast fp16 kernels"),
+    ],
+)
+def test_an_inference_loss_says_why_from_the_measurements(base_ms, extra, needle):
+    base = {**BASE, "latency_ms": {"batch_256": base_ms}}
+    j = judge(
+        "inference-energy",
+        row(0.0, extra=extra, infer_energy_per_1k=2.5, latency_batch_256=2.3),
+        base,
+        1.0,
+    )
+    assert j.verdict == "loss" and needle in j.reason
+    # a large model's slowdown is not blamed on per-call overhead
+    assert ("per-call overhead" in j.reason) == (base_ms < 1.0)

@@ -47,6 +47,10 @@ def test_list(capsys, tmp_path, monkeypatch):
         (["--task", ","], "names nothing"),
         (["--db", "postgres ql://x"], "registry URL"),
         (["--region", "atlantis"], "atlantis"),
+        (["--techniques", "nope+int8-static"], "'nope'"),
+        (["--techniques", "distill(student_width=-1)+qat"], "student_width"),
+        (["--techniques", "distill(foo=1)"], "'foo'"),
+        (["--techniques", "distill+"], "Cannot read the step"),
     ],
 )
 def test_bad_input_creates_nothing(args, needle, capsys, tmp_path, monkeypatch):

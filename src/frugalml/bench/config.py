@@ -120,8 +120,8 @@ class BenchConfig:
 
         def parsed(spec: str) -> str:
             stack = parse_stack(spec, registry)
-            for step in stack.steps:  # parameter names written in the recipe exist
-                get_technique(step.name, **step.params)
+            for step in stack.steps:  # names and values written in the recipe are valid
+                get_technique(step.name, **step.params)._check_params()
             stacks[stack.name] = stack
             return stack.name
 

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from frugalml.bench.apply import LATENCY_BATCH
 from frugalml.reduce.needs import PURPOSES
 
 __all__ = [
@@ -149,7 +150,12 @@ def _ratio(
     return mine_f, f"{MEASURES[purpose]} ({basis})"
 
 
-def _why_inference(row: Mapping[str, Any]) -> list[str]:
+#: a baseline that runs a batch of 256 faster than this is small enough for per-call costs
+#: (dispatch, quantise/dequantise, dtype conversions) to outweigh its arithmetic
+SMALL_MODEL_MS = 1.0
+
+
+def _why_inference(row: Mapping[str, Any], base: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     r = row.get("ratios") or {}
     lat = [
@@ -176,6 +182,17 @@ def _why_inference(row: Mapping[str, Any]) -> list[str]:
         )
     if _fact(row, "binary_weights") is not None:
         out.append("binary weights are still computed in float32 (no XNOR/popcount kernels)")
+    if _fact(row, "bf16_cpu_support") == "none":
+        out.append("this CPU has no bf16 instructions (avx512_bf16, amx_bf16): bf16 is emulated")
+    elif _fact(row, "dtype") == "float16" and row.get("device", "cpu") == "cpu":
+        out.append("this CPU has no fast fp16 kernels: PyTorch converts float16 on the CPU")
+    base_ms = _num((base.get("latency_ms") or {}).get(f"batch_{LATENCY_BATCH}"))
+    slower = _num(r.get(f"latency_batch_{LATENCY_BATCH}"))
+    if base_ms is not None and base_ms < SMALL_MODEL_MS and slower is not None and slower > 1:
+        out.append(
+            f"per-call overhead dominates at this model size: the baseline runs a batch of "
+            f"{LATENCY_BATCH} in {base_ms:.2g} ms"
+        )
     macs = _num(r.get("macs"))
     if macs is not None and macs < 0.5 and not out:
         out.append(
@@ -213,9 +230,9 @@ def _why_size(row: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _why(purpose: str, row: Mapping[str, Any]) -> list[str]:
+def _why(purpose: str, row: Mapping[str, Any], base: Mapping[str, Any]) -> list[str]:
     if purpose == "inference-energy":
-        return _why_inference(row)
+        return _why_inference(row, base)
     if purpose == "training-energy":
         return _why_training(row)
     if purpose == "size":
@@ -241,12 +258,14 @@ def judge(
         device_note: prefixed to the reason (e.g. a technique that ran on the CPU only).
 
     Example:
-        >>> base = {"size_bytes": 100}
+        >>> base = {"size_bytes": 100, "latency_ms": {"batch_256": 0.2}}
         >>> row = {"status": "ok", "ratios": {"accuracy_delta_pt": -0.2,
         ...        "infer_energy_per_1k": 1.9, "latency_batch_256": 1.9}}
         >>> j = judge("inference-energy", row, base, 1.0)
-        >>> j.verdict, j.reason
-        ('loss', "1.9x more inference energy per 1,000 samples than the baseline; 1.9x latency at batch 256")
+        >>> j.verdict
+        'loss'
+        >>> print(j.reason)
+        1.9x more inference energy per 1,000 samples than the baseline; per-call overhead dominates at this model size: the baseline runs a batch of 256 in 0.2 ms; 1.9x latency at batch 256
     """
     if row.get("status") != "ok":
         return Judgement(purpose, "no-gain", None, f"failed: {row.get('reason')}", "")
@@ -273,7 +292,7 @@ def judge(
             f"±{NOISE_BAND:.0%} noise band"
         )
     return Judgement(
-        purpose, verdict, ratio, "; ".join([*prefix, head, *_why(purpose, row)]), basis
+        purpose, verdict, ratio, "; ".join([*prefix, head, *_why(purpose, row, base)]), basis
     )
 
 
