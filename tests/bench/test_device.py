@@ -80,3 +80,39 @@ def test_a_cpu_only_technique_runs_on_the_cpu_under_a_gpu_bench_and_says_so():
         "CPU, the baseline on cuda"
     )
     assert _device_note({**row, "status": "ok"}, "cpu") is None
+
+
+def test_a_row_reports_nvml_energy_per_component(monkeypatch):
+    """Under a GPU's NVML sensor (the fake), a row's training and inference energy each keep
+    the GPU's share as its own component beside the CPU's."""
+    from frugalml.bench.apply import Context, run_stack
+    from frugalml.bench.chain import parse_stack
+    from frugalml.bench.tasks import get_task
+    from frugalml.measure.nvml import NvmlSensor
+    from frugalml.measure.registry import create_sensor
+    from frugalml.testing._nvml import FakeGPU, FakeNVML
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    data, X, y = get_task("iris-mlp").train_data(0)
+    ctx = Context(data.make_model(), data, X, y, 0, {"accuracy": 0.9, "train_energy_j": 1.0})
+
+    def tracker_args(phase):
+        gpu = NvmlSensor(nvml=FakeNVML([FakeGPU(energy_step_j=2.0)]))
+        sensors = [gpu, create_sensor("cpu-model")]
+        return {"name": phase, "db": False, "handle_signals": False, "sensors": sensors}
+
+    row = run_stack(
+        parse_stack("channel-prune(fine_tune_epochs=0)+int8-dynamic"),
+        lambda name, params: dict(params),
+        ctx,
+        measure_s=0.02,
+        tracker_args=tracker_args,
+    )
+    assert "failed" not in row, row.get("failed")
+    for components in (row["train_energy_j_components"], row["infer_energy_j_per_1k_components"]):
+        assert components["gpu:0"] > 0 and any(k.startswith("cpu") for k in components)
+    # the row's figure is its steps' sum, component by component
+    steps = row["steps"]
+    assert row["train_energy_j_components"]["gpu:0"] == pytest.approx(
+        sum(s["train_energy_j_components"]["gpu:0"] for s in steps)
+    )
