@@ -51,6 +51,7 @@ TARGETS = {  # purpose -> (ratio key, the cost must be at most this fraction, ta
     "training-energy": ("train_energy_total", 0.2, 3),
 }
 SUITE_LIMIT_S = 300.0
+ROW_KEYS = ("status", "verdict", "verdict_purpose", "verdict_reason", "verdicts", "ratios")
 console = Console(stderr=True)
 
 
@@ -216,10 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         **summary,
         "verdicts_seed_0": {
             task: {
-                name: {
-                    k: row.get(k)
-                    for k in ("status", "verdict", "verdict_purpose", "verdict_reason", "ratios")
-                }
+                name: {k: row.get(k) for k in ROW_KEYS}
                 for name, row in [("baseline", t["baseline"]), *t["techniques"].items()]
             }
             for task, t in first["tasks"].items()
