@@ -24,7 +24,7 @@ Run (the lock keeps other benchmarks off the shared cores):
 
     flock /work/wt/bench.lock .venv/bin/python benchmarks/stacks.py [--seeds 0,1,2]
 
-Writes benchmarks/results/stacks.json and prints a table.
+Writes benchmarks/results/stacks.json (or ``--out``) and prints a table.
 """
 
 from __future__ import annotations
@@ -196,6 +196,7 @@ def print_table(summary: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON file to write")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     t0 = time.perf_counter()
@@ -224,9 +225,9 @@ def main(argv: list[str] | None = None) -> None:
         },
         "total_s": time.perf_counter() - t0,
     }
-    RESULTS.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    args.out.write_text(json.dumps(data, indent=1, default=str) + "\n")
     print_table(summary)
-    console.print(f"wrote {RESULTS}")
+    console.print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
