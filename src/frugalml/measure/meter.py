@@ -50,6 +50,7 @@ class EnergyMeter:
         self._t0 = 0.0
         self._last: tuple[float, float] | None = None  # (time, joules) of the last reading
         self._final: float | None = None
+        self._reported_j = 0.0  # energy_j() never goes down (see there)
 
     def start(self) -> EnergyMeter:
         if self.energy_fn is None:
@@ -59,6 +60,7 @@ class EnergyMeter:
             self._tracker = Tracker(self.name, db=False, handle_signals=False, active=False)
             self._tracker.start()
         self._t0 = time.perf_counter()
+        self._reported_j = 0.0
         self._origin = self._read()
         return self
 
@@ -88,8 +90,15 @@ class EnergyMeter:
         return last[1] + power_w * (now - last[0])
 
     def energy_j(self) -> float:
-        """Joules since ``start()``, less what was spent inside ``exclude()``."""
-        return self._raw() - self._origin - self.excluded_j
+        """Joules since ``start()``, less what was spent inside ``exclude()``.
+
+        Never less than a value returned before: an extrapolation between readings may run
+        ahead of the next real reading, and a cumulative figure that goes down would break
+        every curve drawn from it; it then holds until the readings catch up.
+        """
+        value = self._raw() - self._origin - self.excluded_j
+        self._reported_j = max(self._reported_j, value)
+        return self._reported_j
 
     @contextlib.contextmanager
     def exclude(self) -> Iterator[None]:
