@@ -141,6 +141,29 @@ def test_sigint_with_default_handler_interrupts():
     assert run.status == "interrupted"
 
 
+@pytest.mark.parametrize("order", ["start order", "reverse order"])
+def test_trackers_stopped_in_any_order_leave_sigint_as_they_found_it(order):
+    before = signal.getsignal(signal.SIGINT)
+    a = Tracker("a", sensors=[scripted()], db=False, interval_s=60)
+    b = Tracker("b", sensors=[scripted()], db=False, interval_s=60)
+    a.start()
+    b.start()
+    for t in (a, b) if order == "start order" else (b, a):
+        t.stop()
+    assert a.run is not None and b.run is not None
+    assert (a.run.status, b.run.status) == ("finished", "finished")
+    with pytest.raises(KeyboardInterrupt):  # the default handler, not a stale tracker's
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    assert _effective(signal.getsignal(signal.SIGINT)) is _effective(before)
+
+
+def _effective(handler):
+    from frugalml.measure.tracker import _live_handler
+
+    return _live_handler(signal.SIGINT, handler)
+
+
 def test_samples_persisted_as_taken(tmp_path):
     out = tmp_path / "out"
     with Tracker(

@@ -249,6 +249,7 @@ class Tracker:
         self._last_t = 0.0
         self._t0 = 0.0
         self._prev_handlers: dict[int, Any] = {}
+        self._signals_released = False
         self._stopped = False
         self._cpu_caller_s = time.thread_time() - cpu0  # constructor, start, sample, stop
         self._cpu_sampler_s = 0.0
@@ -668,6 +669,8 @@ class Tracker:
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # Python only lets the main thread set handlers
+        self._prev_handlers.clear()
+        self._signals_released = False
         for signum in (signal.SIGTERM, signal.SIGINT):
             try:
                 prev = signal.getsignal(signum)
@@ -677,17 +680,29 @@ class Tracker:
             self._prev_handlers[signum] = prev
 
     def _restore_signals(self) -> None:
+        """Put back the handler found at start, if ours is still the installed one. Trackers
+        stopped out of start order leave their handler in another's chain: it then only passes
+        signals on (``_signals_released``), and is skipped here when it is the one to restore."""
         for signum, prev in self._prev_handlers.items():
+            prev = _live_handler(signum, prev)
             try:
                 if signal.getsignal(signum) == self._on_signal:
                     signal.signal(signum, prev)
             except (ValueError, OSError):
                 pass
-        self._prev_handlers.clear()
+        self._signals_released = True
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # No I/O and no lock held during I/O here: the application's handler runs at once.
         prev = self._prev_handlers.get(signum, signal.SIG_DFL)
+        if self._signals_released:  # a stopped tracker's handler left in a chain: pass it on
+            prev = _live_handler(signum, prev)
+            if callable(prev):
+                prev(signum, frame)
+            elif prev != signal.SIG_IGN:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+            return
         name = signal.Signals(signum).name
         if self.run is not None:
             self.run.add_error("signal", f"received {name}")
@@ -811,3 +826,13 @@ def _stop_live_trackers() -> None:
             tracker.stop(status="interrupted", error="interpreter exited while the run was tracked")
         except Exception:
             log.debug("stopping %s at exit failed", tracker, exc_info=True)
+
+
+def _live_handler(signum: int, handler: Any) -> Any:
+    """``handler``, or, when it belongs to a tracker already stopped, the handler that tracker
+    found at its start (followed down the chain)."""
+    owner = getattr(handler, "__self__", None)
+    while isinstance(owner, Tracker) and owner._signals_released:
+        handler = owner._prev_handlers.get(signum, signal.SIG_DFL)
+        owner = getattr(handler, "__self__", None)
+    return handler
