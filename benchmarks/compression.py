@@ -37,9 +37,9 @@ compared on the validation split with other seeds (``--no-sweep`` skips it).
 ``--out`` file (each task's ratios come from one run of that task; ``tasks_rerun`` in the
 JSON records which tasks were rerun, and when), so each run holds the lock a few minutes.
 
-Run (the lock keeps other benchmarks off the shared cores while timing):
+Run (alone on the machine: other work skews the timings):
 
-    flock /work/wt/bench.lock .venv/bin/python benchmarks/compression.py [--tasks digits-cnn]
+    .venv/bin/python benchmarks/compression.py [--tasks digits-cnn]
 
 Writes benchmarks/results/compression.json and prints Rich tables.
 """

@@ -17,7 +17,7 @@ machine the CPU and RAM models, from each process tree's CPU time: the job's wor
 time). The outer run also measures torchrun's agent and the interpreters' start-up, which the
 ranks' own runs do not; that is why ``ranks`` is below ``outer``.
 
-    flock /work/wt/bench.lock python benchmarks/distributed.py [--repeats 5] [--steps 400]
+    python benchmarks/distributed.py [--repeats 5] [--steps 400]
 """
 
 from __future__ import annotations

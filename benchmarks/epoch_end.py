@@ -17,7 +17,7 @@ Parts (each repeated, medians with the range):
   B (the overshoot), in joules, as a share of B and as seconds of the command's mean power, and
   the command's exit (124 expected).
 
-    flock /work/wt/bench.lock python benchmarks/epoch_end.py [--parts cost,budget]
+    python benchmarks/epoch_end.py [--parts cost,budget]
         [--repeats 5] [--calls 300] [--budget-j 3] [--results FILE]
 """
 

@@ -38,7 +38,7 @@ Energy on this machine is ``cpu-model+ram-model`` (CPU time x a per-thread power
 
 Run under the shared lock:
 
-    flock /work/wt/bench.lock .venv/bin/python benchmarks/forecast.py
+    .venv/bin/python benchmarks/forecast.py
 
 Writes benchmarks/results/forecast.json and prints Rich tables.
 """

@@ -17,7 +17,7 @@ on a shared machine; the figures still move with its load (the spread is reporte
 Also ``import frugalml`` and ``import frugalml.integrations`` in a fresh interpreter (median
 of 5), with the frameworks it must not import.
 
-    flock /work/wt/bench.lock python benchmarks/integrations.py [--pairs 5]
+    python benchmarks/integrations.py [--pairs 5]
 """
 
 from __future__ import annotations

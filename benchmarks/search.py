@@ -21,10 +21,10 @@ Figures, all measured in this run (``frugalml.search.optimize``, one worker, ``d
 Energy is ``cpu-model+ram-model`` on machines without RAPL (CPU time x rated power per
 thread): proportional to CPU work, not a wall-socket reading. Medians over seeds.
 
-Run (the lock keeps other benchmarks off the shared cores; ``--tasks``/``--seeds`` run a part
+Run (alone on the machine: other work skews the timings; ``--tasks``/``--seeds`` run a part
 and merge it into the results file):
 
-    flock /work/wt/bench.lock .venv/bin/python benchmarks/search.py
+    .venv/bin/python benchmarks/search.py
 
 Writes benchmarks/results/search.json and prints a table.
 """

@@ -10,7 +10,7 @@ the same work in plain Python (build the row, append it) without the tracker: it
 latency is what the process's scheduling alone costs on this machine (other processes, the
 GIL shared with the tracker's threads), the floor under any ``log_metric`` figure.
 
-    flock /work/wt/bench.lock python benchmarks/soak.py [--procs 16] [--runs 200]
+    python benchmarks/soak.py [--procs 16] [--runs 200]
         [--run-seconds 0.5] [--backends sqlite,postgresql]
 
 PostgreSQL is a throw-away server started from the machine's binaries on a Unix socket (as the

@@ -20,9 +20,9 @@ of the five tasks; >= 5x less training energy at <= 1 pt on at least 3; the quic
 Energy is ``cpu-model+ram-model`` on machines without RAPL (CPU time x rated power per
 thread): proportional to CPU work, not a wall-socket reading.
 
-Run (the lock keeps other benchmarks off the shared cores):
+Run (alone on the machine: other work skews the timings):
 
-    flock /work/wt/bench.lock .venv/bin/python benchmarks/stacks.py [--seeds 0,1,2]
+    .venv/bin/python benchmarks/stacks.py [--seeds 0,1,2]
 
 Writes benchmarks/results/stacks.json (or ``--out``) and prints a table.
 """
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     first = runs[0]["results"]
     data = {
         "machine": {**first["machine"], "platform": platform.platform()},
-        "command": "flock /work/wt/bench.lock .venv/bin/python benchmarks/stacks.py "
+        "command": ".venv/bin/python benchmarks/stacks.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
         "seeds": seeds,
         "tolerance_pt": TOLERANCE_PT,

@@ -25,9 +25,9 @@ Every figure is measured in this run, on this machine, with ``torch.set_num_thre
   ``timeit`` advises), per sample, for scoring (log p of the sample's class) and a training
   step (that, plus backward).
 
-Run (the lock keeps other benchmarks off the shared cores while timing):
+Run (alone on the machine: other work skews the timings):
 
-    flock /work/wt/bench.lock .venv/bin/python benchmarks/training.py [--only softmax ...]
+    .venv/bin/python benchmarks/training.py [--only softmax ...]
 
 ``--only`` reruns the named sections and keeps the others from the existing results file
 (``sections_rerun`` in the JSON records which sections were rerun, and when).
