@@ -35,7 +35,7 @@ compared on the validation split with other seeds (``--no-sweep`` skips it).
 
 ``--tasks`` reruns the named tasks only and keeps the other tasks' rows from the existing
 ``--out`` file (each task's ratios come from one run of that task; ``tasks_rerun`` in the
-JSON records which tasks were rerun, and when), so each run holds the lock a few minutes.
+JSON records which tasks were rerun, and when), so a rerun takes a few minutes.
 
 Run (alone on the machine: other work skews the timings):
 
