@@ -59,11 +59,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
 from rich.table import Table
 from torch import nn
 
 from frugalml.bench.tasks import Task, get_task
+from frugalml.cli._common import console as wide_console
 from frugalml.measure.tracker import Tracker
 from frugalml.reduce import count_nonzero, count_params, get_technique, state_dict_bytes
 from frugalml.reduce._timing import batch_of
@@ -211,7 +211,7 @@ def bf16_training_ratio(data: TrainData, epochs: int, repeats: int) -> dict[str,
 
 def run_task(task: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Baseline and every planned technique on one task, for each seed; then timing."""
-    console = Console(stderr=True)
+    console = wide_console(stderr=True)
     data0, X_test, y_test = make_task(task).train_data(seed=args.seeds[0])
     plan = [(name, params, label) for t, name, params, label in PLAN if t == task]
     labels = ["baseline"] + [label for _, _, label in plan]
@@ -478,7 +478,7 @@ def _cpu_model() -> str:
 
 
 def print_tables(result: dict[str, Any]) -> None:
-    console = Console(width=max(Console().width, 120))
+    console = wide_console()
     m, setup = result["machine"], result["setup"]
     table = Table(
         title=f"reduce techniques on digits — {m['cpu']}, {m['torch_threads']} torch thread(s), "

@@ -35,11 +35,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
+from frugalml.cli._common import console as wide_console
+
 RESULTS = Path(__file__).parent / "results" / "epoch_end.json"
-console = Console(stderr=True)
+console = wide_console(stderr=True)
 FRUGAL_RUN = [sys.executable, "-m", "frugalml", "run", "-q"]
 
 CHILD_CALLS = """

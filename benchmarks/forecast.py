@@ -61,16 +61,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
 from rich.table import Table
 
 from frugalml.bench.tasks import get_task
+from frugalml.cli._common import console as wide_console
 from frugalml.measure.forecast import EarlyStopping, EpochReading, forecast
 from frugalml.measure.tracker import Tracker
 from frugalml.train import EpochEnd, TrainData, evaluate, fit
 
 RESULTS = Path(__file__).parent / "results" / "forecast.json"
-console = Console(stderr=True)
+console = wide_console(stderr=True)
 FRACTIONS = (0.1, 0.25)
 SCENARIOS = ("steady", "cold-start", "slow-first-epoch", "growing", "early-stopped")
 ADVICE_TASKS = ("digits-mlp", "digits-cnn", "breast-cancer-mlp")
@@ -442,7 +442,7 @@ def targets(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def show(data: dict[str, Any]) -> None:
-    out = Console()
+    out = wide_console()
     if "forecast" in data:
         t = Table(title="Forecast error of total energy (median |error| over runs)")
         for col in ("run", "at", "epochs", "carbontracker", "frugalml", "method", "covered"):

@@ -339,10 +339,10 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}")
 
-    from rich.console import Console
     from rich.table import Table
 
     import frugalml
+    from frugalml.cli._common import console as wide_console
     from frugalml.measure.hardware import machine_hardware
 
     result: dict[str, object] = {
@@ -457,7 +457,7 @@ def main() -> None:
             "0.8-1.2",
             f"median of {len(sr['ratios'])} fresh processes, constructor to stop, 10 s idle at 0.1 s",
         )
-    Console().print(table)
+    wide_console().print(table)
     print(f"wrote {args.results}")
 
 

@@ -212,8 +212,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from rich.console import Console
     from rich.table import Table
+
+    from frugalml.cli._common import console as wide_console
 
     try:
         from frugalml.measure.hardware import machine_hardware
@@ -234,7 +235,7 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2))
 
-    console = Console()
+    console = wide_console()
     for name, r in results.items():
         table = Table(
             title=f"Profiling cost, {name} on {'x'.join(map(str, r['input']))} "

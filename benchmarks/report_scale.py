@@ -140,9 +140,9 @@ def main() -> None:
 
 
 def run_benchmark(tmp: Path, args: argparse.Namespace) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from frugalml.cli._common import console as wide_console
     from frugalml.measure.hardware import machine_hardware
     from frugalml.report import (
         build_report,
@@ -153,7 +153,7 @@ def run_benchmark(tmp: Path, args: argparse.Namespace) -> None:
     )
     from frugalml.store import Store
 
-    console = Console()
+    console = wide_console()
     store = Store(f"sqlite:///{tmp / 'registry.db'}")
     console.print(
         f"Writing {args.runs:,} synthetic fixture runs (benchmark data, not measurements) ..."

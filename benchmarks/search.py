@@ -41,13 +41,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
+from frugalml.cli._common import console as wide_console
 from frugalml.search import optimize
 
 RESULTS = Path(__file__).parent / "results" / "search.json"
-console = Console(stderr=True)
+console = wide_console(stderr=True)
 
 METHODS = {
     "grid": {"sampler": "grid", "pruner": "none"},
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> None:
         }
     )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    Console().print(table(results))
+    wide_console().print(table(results))
 
 
 if __name__ == "__main__":

@@ -301,9 +301,9 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    from rich.console import Console
     from rich.table import Table
 
+    from frugalml.cli._common import console as wide_console
     from frugalml.measure.hardware import machine_hardware
 
     results: dict[str, Any] = {
@@ -348,7 +348,7 @@ def main() -> None:
             f"{r['runs_spooled_at_stop']} runs spooled at stop, {r['sample_rows_delayed']} rows late",
             f"{r['wall_s']:.0f} s",
         )
-    Console().print(table)
+    wide_console().print(table)
     print(f"wrote {args.results}")
 
 

@@ -38,10 +38,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from frugalml.bench import BenchConfig, run_bench
+from frugalml.cli._common import console as wide_console
 
 RESULTS = Path(__file__).parent / "results" / "stacks.json"
 TASKS = ("digits-mlp", "digits-cnn", "breast-cancer-mlp", "iris-mlp", "zipf-10k")
@@ -52,7 +52,7 @@ TARGETS = {  # purpose -> (ratio key, the cost must be at most this fraction, ta
 }
 SUITE_LIMIT_S = 300.0
 ROW_KEYS = ("status", "verdict", "verdict_purpose", "verdict_reason", "verdicts", "ratios")
-console = Console(stderr=True)
+console = wide_console(stderr=True)
 
 
 def run_seed(seed: int) -> dict[str, Any]:
@@ -187,10 +187,10 @@ def print_table(summary: dict[str, Any]) -> None:
                 f"{b['accuracy_delta_pt_mean']:+.2f}",
                 "yes" if b["met"] else "no",
             )
-    Console().print(t)
+    wide_console().print(t)
     for target in summary["targets"]:
-        Console().print(f"{'MET' if target['met'] else 'NOT MET'}: {target['target']}: ")
-        Console().print(f"    {target['measured']}")
+        wide_console().print(f"{'MET' if target['met'] else 'NOT MET'}: {target['target']}: ")
+        wide_console().print(f"    {target['measured']}")
 
 
 def main(argv: list[str] | None = None) -> None:

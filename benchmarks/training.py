@@ -52,18 +52,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
 from rich.table import Table
 
 from frugalml.bench.measure_model import latency_ms
 from frugalml.bench.tasks import get_task
+from frugalml.cli._common import console as wide_console
 from frugalml.measure.tracker import Tracker
 from frugalml.profiler import profile
 from frugalml.reduce.active import STRATEGIES, ActiveLearning
-from frugalml.reduce.blocks import Depthwise, Fire, WeightSharing
+from frugalml.reduce.blocks import Depthwise, Fire
 from frugalml.reduce.early_exit import EarlyExit
 from frugalml.reduce.early_stop import EarlyStopEnergy
 from frugalml.reduce.progressive import Progressive
+from frugalml.reduce.sharing import WeightSharing
 from frugalml.reduce.softmax import (
     AdaptiveHead,
     AdaptiveSoftmax,
@@ -74,7 +75,7 @@ from frugalml.reduce.transfer import Transfer, break_even_tasks
 from frugalml.train import EpochEnd, TrainData, evaluate, fit
 
 RESULTS = Path(__file__).parent / "results" / "training.json"
-console = Console(stderr=True)
+console = wide_console(stderr=True)
 
 
 REPEATS = 2  # energy and time: the least of this many identical runs
@@ -721,7 +722,7 @@ def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def print_tables(result: dict[str, Any]) -> None:
-    out = Console(width=max(Console().width, 130))
+    out = wide_console()
     m = result["machine"]
     out.print(
         f"[bold]training-side techniques[/] — {m['cpu']}, {m['torch_threads']} torch "
