@@ -131,7 +131,16 @@ def test_signal_handler_is_chained_not_replaced():
     assert any(e["source"] == "signal" for e in run.errors)
 
 
-def test_sigint_with_default_handler_interrupts():
+@pytest.fixture
+def default_sigint():
+    """Python's own SIGINT handler, as in a program started from a terminal (a job started in
+    the background by a non-interactive shell inherits SIGINT ignored)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_sigint_with_default_handler_interrupts(default_sigint):
     with (
         pytest.raises(KeyboardInterrupt),
         Tracker("int", sensors=[scripted()], db=False, interval_s=60) as run,
@@ -142,7 +151,7 @@ def test_sigint_with_default_handler_interrupts():
 
 
 @pytest.mark.parametrize("order", ["start order", "reverse order"])
-def test_trackers_stopped_in_any_order_leave_sigint_as_they_found_it(order):
+def test_trackers_stopped_in_any_order_leave_sigint_as_they_found_it(order, default_sigint):
     before = signal.getsignal(signal.SIGINT)
     a = Tracker("a", sensors=[scripted()], db=False, interval_s=60)
     b = Tracker("b", sensors=[scripted()], db=False, interval_s=60)
