@@ -169,8 +169,8 @@ def _reduced(name: str, model: nn.Module, example: torch.Tensor, sparsity: float
     params: dict[str, Any] = {}
     if name == "magnitude-prune":
         params = {"target_sparsity": sparsity, "steps": 1, "fine_tune_epochs": 0}
-    # The techniques' data argument only feeds their smoke test here: the example input,
-    # with placeholder labels (no fine-tuning or calibration is run).
+    # Only the example input is needed: with no fine-tuning or calibration run, the labels
+    # (zeros) are never read as targets; the techniques take them to check the model runs.
     labels = torch.zeros(len(example), dtype=torch.int64)
     data = TrainData(example, labels, example[:1], labels[:1])
     return get_technique(name, **params).apply(model, data)

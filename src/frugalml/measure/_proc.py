@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,26 +239,29 @@ _PROCFS = os.path.exists("/proc/self/task") and os.path.exists(
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-class _Reader:
+class _Reader(ABC):
+    """How processes are read: /proc on Linux, psutil elsewhere."""
+
+    @abstractmethod
     def check(self, pid: int) -> None:
         """Raise ProcessLookupError when ``pid`` does not exist."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read(self, pid: int) -> tuple[float, float, int] | None:
         """(start time, CPU-s of itself and reaped children, resident bytes), None if gone."""
-        raise NotImplementedError
 
+    @abstractmethod
     def descendants(self, pid: int, prune: Callable[[int], bool] | None = None) -> list[int]:
         """Every descendant of ``pid``, except the subtrees of those ``prune`` refuses."""
-        raise NotImplementedError
 
+    @abstractmethod
     def alive(self, pid: int, start: float | None) -> bool:
-        raise NotImplementedError
+        """Whether ``pid`` still runs and is the process that started at ``start``."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: nothing held by default
         """Release what reading holds."""
 
-    def forget(self, pid: int) -> None:
+    def forget(self, pid: int) -> None:  # noqa: B027 - an optional hook: nothing kept by default
         """``pid`` left the tree."""
 
 

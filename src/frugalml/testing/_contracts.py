@@ -43,11 +43,11 @@ class SensorContract:
 
     def make_sensor(self, tmp_path: Path) -> Sensor:
         """A fresh, available sensor (over a fake device)."""
-        raise NotImplementedError
+        raise NotImplementedError("subclasses of SensorContract implement make_sensor()")
 
     def advance(self, sensor: Sensor, seconds: float) -> None:
         """Let ``seconds`` of work happen on the sensor's device (fake clock, counters...)."""
-        raise NotImplementedError
+        raise NotImplementedError("subclasses of SensorContract implement advance()")
 
     def make_unavailable(self, tmp_path: Path) -> Sensor | None:
         """The sensor where its device is missing, or None when it cannot be missing."""
@@ -189,12 +189,12 @@ class SinkContract:
 
     def make_sink(self, tmp_path: Path) -> Any:
         """A fresh sink writing under ``tmp_path`` (or to a test database)."""
-        raise NotImplementedError
+        raise NotImplementedError("subclasses of SinkContract implement make_sink()")
 
     def read_back(self, sink: Any, run: Run) -> dict[str, Any]:
         """What the sink persisted: ``{"samples": [...], "metrics": [...], "summary": {...}}``
         (sample and metric rows as dicts with the columns of ``samples.csv``/``metrics.csv``)."""
-        raise NotImplementedError
+        raise NotImplementedError("subclasses of SinkContract implement read_back()")
 
     def break_target(self, sink: Any, tmp_path: Path) -> bool:
         """Make the sink's target fail from now on; False when it cannot be broken."""
