@@ -187,7 +187,7 @@ def run(db):
         main(["runs", "--db", db, "--json"])
     except SystemExit as e:
         return e.code
-import psutil, sqlite3    # noqa: the interpreter's files are unreadable once 'nobody'
+import psutil, sqlite3, rich.console, rich.table, rich.markup  # noqa: unreadable once nobody
 run(sys.argv[1])          # every lazy import done while still root
 os.setgid(65534); os.setuid(65534)
 sys.exit(run(sys.argv[2]))
